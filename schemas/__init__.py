@@ -1,0 +1,1 @@
+"""odnos schemas shipped with the package: ClickHouse DDL migrations and JSON Schemas of requests."""

@@ -1,0 +1,55 @@
+"""Typed errors: each carries an HTTP status and a stable code, so one handler can render them."""
+
+from __future__ import annotations
+
+
+class OdnosError(Exception):
+    """Base of every error odnos reports to a user or a client.
+
+    ``code`` is a short stable identifier (``bad_token``, ``unknown_site``); ``message`` says what
+    went wrong and, where it helps, how to fix it; ``status`` is the HTTP status a route answers.
+    """
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class ConfigError(OdnosError):
+    """A setting is missing or malformed; the message names the setting and a valid example."""
+
+    code = "config"
+
+
+class StoreUnavailable(OdnosError):
+    """The event store cannot be reached or opened; the message says how to fix it."""
+
+    status = 503
+    code = "store_unavailable"
+
+
+class QueryError(OdnosError):
+    """The event store rejected a query."""
+
+    code = "query"
+
+
+class InvalidToken(OdnosError):
+    """A signed token is tampered, truncated, expired, foreign or of the wrong kind."""
+
+    code = "bad_token"
+
+
+class NotFound(OdnosError):
+    status = 404
+    code = "not_found"

@@ -1,0 +1,291 @@
+"""Settings: one table of every option, read from defaults, a TOML file and ODNOS_* variables.
+
+Each option is a ``Setting(name, default, help, parse)`` row in ``SETTINGS``; the same table feeds
+validation, the README's settings table and the tests that check it is documented. Precedence, low
+to high: defaults, the TOML file named by ``ODNOS_CONFIG`` (keys are the setting names in lower
+case, without the prefix), ``ODNOS_*`` variables, then explicit overrides (command-line flags,
+test mappings). Everything is validated once at start, and a bad value raises ``ConfigError`` whose
+message names the variable, what was wrong and a valid example.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from tracker.errors import ConfigError
+
+PREFIX = "ODNOS_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option: its name (lower case), default, one-line help and a parser that validates it."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any]
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name.upper()
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _int(minimum: int, maximum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = int(str(value).strip())
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return number
+
+    return parse
+
+
+def _float(minimum: float, maximum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = float(str(value).strip())
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return number
+
+    return parse
+
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _size(value: Any) -> int:
+    """Bytes, with an optional K, M or G suffix (powers of 1024): ``512M``, ``2G``, ``1048576``."""
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in "KMG" else ""
+    number = float(text[: len(text) - len(unit)])
+    if number <= 0:
+        raise ValueError("must be a positive size such as 512M or 2G")
+    return int(number * _SIZE_UNITS[unit])
+
+
+def _url(*schemes: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if not text:
+            return ""
+        parts = urlsplit(text)
+        if parts.scheme not in schemes or not (parts.hostname or parts.path):
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        return text
+
+    return parse
+
+
+def _keys(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [k.strip() for k in str(value).split(",")]
+    keys = tuple(k for k in items if k)
+    for key in keys:
+        if len(key) < 16:
+            raise ValueError("each key must be at least 16 characters (generate one with "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    return keys
+
+
+def _level(value: Any) -> str:
+    level = str(value).strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "./odnos-data", "Folder for the embedded chDB store, the SQLite database, the "
+            "ingestion spool and generated secret keys.", _text),
+    Setting("clickhouse_url", "", "Unset: embedded chDB under the data folder. "
+            "`clickhouse://user:pass@host:9000/db`: a ClickHouse server over the native protocol.",
+            _url("clickhouse")),
+    Setting("database_url", "", "Unset: SQLite under the data folder. `postgresql://user:pass@host/db` "
+            "in production. Holds users, sites, API keys, campaigns, segments, rules, the send ledger.",
+            _url("sqlite", "postgresql")),
+    Setting("secret_keys", (), "Comma-separated signing keys, newest first: the newest signs, all "
+            "verify, so keys rotate without breaking links in inboxes. Unset: generated once and kept "
+            "in the data folder.", _keys),
+    Setting("public_url", "", "Base URL put into tracked links, pixels and the snippet tag, e.g. "
+            "`https://t.example.com`. Unset: http://HOST:PORT of `odnos serve`.", _url("http", "https")),
+    Setting("host", "127.0.0.1", "Address `odnos serve` and `odnos collector` listen on.", _text),
+    Setting("port", 8000, "Port `odnos serve` and `odnos collector` listen on.", _int(1, 65535)),
+    Setting("workers", 2, "Collector worker processes in server mode (`odnos collector`); embedded "
+            "mode always runs one, since chDB holds its folder for one process.", _int(1, 64)),
+    Setting("chdb_max_memory", "2G", "Memory limit of the embedded chDB engine (it may take 90% of RAM "
+            "otherwise).", _size),
+    Setting("spool_max_bytes", "1G", "Disk the ingestion spool may use per worker while ClickHouse is "
+            "down; past it the collector answers 503.", _size),
+    Setting("batch_rows", 10000, "Most events written to ClickHouse in one insert.", _int(1, 1_000_000)),
+    Setting("batch_interval", 0.5, "Seconds between inserts when batches are not full.",
+            _float(0.01, 60.0)),
+    Setting("max_body_bytes", "64K", "Largest beacon body accepted; larger ones get 413.", _size),
+    Setting("max_batch_events", 100, "Most events in one beacon array.", _int(1, 10_000)),
+    Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _level),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """Where the event store lives: embedded chDB at ``path``, or a server reached natively."""
+
+    embedded: bool
+    database: str
+    path: Path | None = None
+    host: str = ""
+    port: int = 9000
+    user: str = "default"
+    password: str = ""
+
+
+class Settings:
+    """Validated settings; attribute access by setting name (``settings.data_dir``)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as ODNOS_* variables, for child processes (workers) to read back."""
+        env = {}
+        for setting in SETTINGS:
+            value = self._values[setting.name]
+            env[setting.env] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return env
+
+    def replace(self, **changes: Any) -> Settings:
+        return Settings({**self._values, **{k: _parse(_BY_NAME[k], v, "override") for k, v in
+                                            changes.items()}})
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def clickhouse(self) -> ClickHouseTarget:
+        if not self.clickhouse_url:
+            return ClickHouseTarget(embedded=True, database="odnos", path=self.data_path / "clickhouse")
+        parts = urlsplit(self.clickhouse_url)
+        try:
+            port = parts.port or 9000
+        except ValueError as exc:
+            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: bad port ({exc}); expected "
+                              "clickhouse://user:pass@host:9000/db") from None
+        database = parts.path.strip("/") or "odnos"
+        if not database.replace("_", "").isalnum():
+            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: database name {database!r} must be letters, digits "
+                              "and underscores, e.g. clickhouse://default@localhost:9000/odnos")
+        return ClickHouseTarget(embedded=False, database=database, host=parts.hostname or "localhost",
+                                port=port, user=unquote(parts.username or "default"),
+                                password=unquote(parts.password or ""))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'odnos.sqlite3'}"
+
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _parse(setting: Setting, raw: Any, origin: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{setting.env} (from {origin}): {raw!r} is not valid: {exc}. "
+                          f"{setting.help}") from None
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ConfigError with a fix-it message on the first bad one."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, tuple[Any, str]] = {s.name: (s.default, "default") for s in SETTINGS}
+    config_file = environ.get(PREFIX + "CONFIG")
+    if config_file:
+        raw.update(_read_toml(Path(config_file)))
+    for setting in SETTINGS:
+        if setting.env in environ:
+            raw[setting.name] = (environ[setting.env], setting.env)
+    for name, value in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise ConfigError(f"unknown setting {name!r}; known: {', '.join(_BY_NAME)}")
+        if value is not None:
+            raw[name] = (value, "command line")
+    unknown = sorted(k for k in environ if k.startswith(PREFIX) and k != PREFIX + "CONFIG"
+                     and k[len(PREFIX):].lower() not in _BY_NAME)
+    if unknown:
+        raise ConfigError(f"unknown variable {unknown[0]}; known: "
+                          f"{', '.join(s.env for s in SETTINGS)}, ODNOS_CONFIG")
+    return Settings({name: _parse(_BY_NAME[name], value, origin) for name, (value, origin) in raw.items()})
+
+
+def _read_toml(path: Path) -> dict[str, tuple[Any, str]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"ODNOS_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"ODNOS_CONFIG: {path} is not valid TOML: {exc}") from None
+    values = {}
+    for key, value in data.items():
+        if key not in _BY_NAME:
+            raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(_BY_NAME)}")
+        values[key] = (value, str(path))
+    return values
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Create the data folder (and fail clearly if it cannot be written)."""
+    path = settings.data_path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"ODNOS_DATA_DIR: the data folder {path} is not writable ({exc.strerror}); "
+                          "choose another with ODNOS_DATA_DIR=/path or fix its permissions") from None
+    return path
+
+
+def signing_keys(settings: Settings) -> tuple[str, ...]:
+    """The configured keys, or a key generated once and kept in ``<data_dir>/secret_keys``."""
+    if settings.secret_keys:
+        return settings.secret_keys
+    path = ensure_data_dir(settings) / "secret_keys"
+    if not path.exists():
+        # Write aside, then link into place: two processes starting at once agree on one key.
+        tmp = path.with_name(f".secret_keys.{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(32) + "\n")
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    keys = _keys(path.read_text().replace("\n", ","))
+    if not keys:
+        raise ConfigError(f"{path} holds no key; delete it to generate a new one")
+    return keys

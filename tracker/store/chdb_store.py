@@ -1,0 +1,143 @@
+"""The embedded backend: chDB (ClickHouse as a library) in this process, on a folder of its own.
+
+Facts from shared/clickhouse-compat.md drive the shape: one shared chDB session serialises every
+call, so each thread gets its own connection (cheap: 0.13 ms); readers get ``readonly=1``
+connections so the dashboard can never write; the engine's memory is capped from the settings; and
+the folder is locked so a second process gets a clear message instead of chDB's bare error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+import chdb
+import orjson
+
+from tracker.errors import QueryError, StoreUnavailable
+from tracker.settings import ClickHouseTarget
+from tracker.store.base import EventStore, Result
+from tracker.store.lock import FolderLock
+from tracker.store.sql import render
+
+_locks: dict[str, FolderLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _folder_lock(target: ClickHouseTarget) -> FolderLock:
+    """One lock per folder per process: several stores in a process share the engine."""
+    key = str(target.path)
+    with _locks_guard:
+        if key not in _locks:
+            lock = FolderLock(target.path.with_name(target.path.name + ".lock"))
+            lock.acquire("odnos")
+            _locks[key] = lock
+        return _locks[key]
+
+
+def _parse_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _converter(ch_type: str) -> Callable[[Any], Any] | None:
+    """How a JSONCompact value of ``ch_type`` becomes the Python value clickhouse-driver would give."""
+    if ch_type.startswith("Nullable("):
+        inner = _converter(ch_type[9:-1])
+        return None if inner is None else (lambda v: None if v is None else inner(v))
+    if ch_type.startswith("Array("):
+        inner = _converter(ch_type[6:-1])
+        return None if inner is None else (lambda v: [inner(x) for x in v])
+    if ch_type.startswith("DateTime"):
+        return _parse_datetime
+    if ch_type == "Date":
+        return date.fromisoformat
+    if ch_type.startswith(("UInt64", "Int64")):
+        return int
+    if ch_type.startswith("Float"):
+        return float
+    return None
+
+
+class ChdbStore(EventStore):
+    kind = "chdb"
+
+    def __init__(self, target: ClickHouseTarget, *, memory_limit: int, readonly: bool = False) -> None:
+        self.database = target.database
+        self.readonly = readonly
+        self._target = target
+        self._memory_limit = memory_limit
+        self._local = threading.local()
+        self._lock = _folder_lock(target)
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            query = f"max_server_memory_usage={self._memory_limit}&session_timezone=UTC"
+            if self.readonly:
+                query += "&readonly=1"
+            try:
+                self._target.path.mkdir(parents=True, exist_ok=True)
+                conn = chdb.connect(f"{self._target.path}?{query}")
+            except Exception as exc:  # chDB raises bare RuntimeError/ChdbError here
+                raise StoreUnavailable(f"cannot open the embedded store in {self._target.path}: {exc}. "
+                                       "Is another odnos process using this data folder?") from None
+            self._local.conn = conn
+            try:
+                conn.query(f"USE {self.database}")
+            except Exception:  # noqa: S110 - not created yet: ensure_database() switches to it
+                pass
+        return conn
+
+    def _run(self, sql: str, fmt: str, name: str) -> Any:
+        try:
+            return self._connection().query(sql, fmt)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise QueryError(f"query {name or sql[:60]!r} failed: {exc}") from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None, *, name: str = "") -> Result:
+        text = render(sql, params)
+        result = self._run(f"{text}\nFORMAT JSONCompact" if _needs_format(text) else text,
+                           "JSONCompact", name)
+        raw = result.bytes()
+        if not raw:
+            return Result((), [])
+        payload = orjson.loads(raw)
+        meta = payload.get("meta", [])
+        columns = tuple(m["name"] for m in meta)
+        converters = [_converter(m["type"]) for m in meta]
+        rows = []
+        for values in payload.get("data", []):
+            rows.append(tuple(v if conv is None or v is None else conv(v)
+                              for conv, v in zip(converters, values, strict=True)))
+        return Result(columns, rows)
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(render(sql, params), "CSV", "command")
+
+    def insert_json_lines(self, table: str, data: bytes, rows: int) -> None:
+        if rows:
+            self._run(f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow\n{data.decode()}",
+                      "CSV", f"insert into {table}")
+
+    def ping(self) -> None:
+        self._run("SELECT 1", "CSV", "ping")
+
+    def ensure_database(self) -> None:
+        self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", "CSV", "create database")
+        self._run(f"USE {self.database}", "CSV", "use database")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _needs_format(sql: str) -> bool:
+    """True unless the statement already ends in its own FORMAT clause."""
+    tail = sql.rstrip().rstrip(";").upper().rsplit(None, 2)
+    return not (len(tail) >= 2 and tail[-2] == "FORMAT")
