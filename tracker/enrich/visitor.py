@@ -1,0 +1,99 @@
+"""Derive a cookieless visitor id from a daily salt, the site, the IP and the user agent.
+
+The id is a keyed BLAKE2b hash (the day's salt is the key) of site, IP and user agent, cut to 16 hex
+characters. Without cookies or stored IPs a visitor is recognised for one UTC day at most: salts
+rotate daily and the old ones are deleted by their keeper, after which yesterday's ids cannot be
+recomputed from anything we hold. Including the site keeps one person's ids on two sites unlinkable.
+
+Each hit gets two candidates, today's and yesterday's id, because a visit crossing midnight must stay
+one visit: the session tracker keeps whichever candidate already has a live session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import threading
+from typing import Protocol
+
+DAY_SECONDS = 86_400
+ID_BYTES = 8  # 16 hex characters
+_PERSON = b"odnos.visitor"  # BLAKE2b personalisation: these hashes mean nothing elsewhere
+_EPOCH = dt.date(1970, 1, 1)
+
+
+class SaltSource(Protocol):
+    """Keeper of the daily salts; the database backs it in production."""
+
+    def salt_for(self, day: dt.date) -> bytes:
+        """The salt of ``day`` (UTC), created on first request; 16 to 64 random bytes."""
+        ...
+
+
+class MemorySaltSource:
+    """Salts kept in memory for ``keep_days`` days: for tests and single-process setups.
+
+    Salts of older days are forgotten as new days are asked for, which is the point of rotating.
+    """
+
+    def __init__(self, keep_days: int = 2) -> None:
+        self._keep_days = keep_days
+        self._salts: dict[dt.date, bytes] = {}
+        self._lock = threading.Lock()
+
+    def salt_for(self, day: dt.date) -> bytes:
+        with self._lock:
+            salt = self._salts.get(day)
+            if salt is None:
+                salt = self._salts[day] = secrets.token_bytes(32)
+                newest = max(self._salts)
+                for old in [d for d in self._salts if (newest - d).days >= self._keep_days]:
+                    del self._salts[old]
+            return salt
+
+
+def day_of(ts: float) -> dt.date:
+    """The UTC day of a Unix timestamp."""
+    return _EPOCH + dt.timedelta(days=int(ts // DAY_SECONDS))
+
+
+class VisitorIds:
+    """Computes visitor-id candidates; keeps the last two days' salts so a hit does no I/O."""
+
+    def __init__(self, salts: SaltSource) -> None:
+        self._source = salts
+        self._salts: dict[dt.date, bytes] = {}
+        self._lock = threading.Lock()
+
+    def _salt(self, day: dt.date) -> bytes:
+        salt = self._salts.get(day)
+        if salt is None:
+            with self._lock:
+                salt = self._salts.get(day)
+                if salt is None:
+                    salt = self._source.salt_for(day)
+                    if not 16 <= len(salt) <= 64:
+                        raise ValueError(f"salt for {day} must be 16 to 64 bytes, got {len(salt)}")
+                    # keep only what a hit can still ask for: this day and the one before
+                    self._salts = {d: s for d, s in self._salts.items() if abs((day - d).days) <= 1}
+                    self._salts[day] = salt
+        return salt
+
+    def visitor_id(self, day: dt.date, site_id: str | int, ip: str, user_agent: str) -> str:
+        """The id of (site, IP, user agent) on ``day``."""
+        digest = hashlib.blake2b(
+            f"{site_id}\0{ip}\0{user_agent}".encode(),
+            key=self._salt(day),
+            digest_size=ID_BYTES,
+            person=_PERSON,
+        )
+        return digest.hexdigest()
+
+    def candidates(self, site_id: str | int, ip: str, user_agent: str, ts: float) -> tuple[str, str]:
+        """(today's id, yesterday's id) for a hit at Unix time ``ts``; give both to SessionTracker."""
+        today = day_of(ts)
+        return (
+            self.visitor_id(today, site_id, ip, user_agent),
+            self.visitor_id(today - dt.timedelta(days=1), site_id, ip, user_agent),
+        )
