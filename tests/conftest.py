@@ -1,3 +1,3 @@
 """Shared fixtures: real ClickHouse (server and chDB); more are registered from tests/fixtures."""
 
-pytest_plugins = ["tests.fixtures.clickhouse"]
+pytest_plugins = ["tests.fixtures.clickhouse", "tests.fixtures.postgres"]

@@ -77,3 +77,16 @@ def test_statements_split_and_comments_dropped() -> None:
                              "ENGINE = Memory;\n\nCREATE TABLE b (y UInt8) ENGINE = Memory\n")
     assert m.statements() == ["CREATE TABLE a (x UInt8) ENGINE = Memory",
                               "CREATE TABLE b (y UInt8) ENGINE = Memory"]
+
+
+def test_identities_follow_events_with_both_ids(store_factory) -> None:
+    from tracker.events import event_row
+
+    store = store_factory()
+    migrations.migrate(store)
+    store.insert("events", [event_row("pageview", site_id="s", visitor_id="v1", contact_id="c1"),
+                            event_row("pageview", site_id="s", visitor_id="v2"),
+                            event_row("email_open", site_id="s", contact_id="c9"),
+                            event_row("identify", site_id="s", visitor_id="v3", contact_id="c3")])
+    rows = store.query("SELECT visitor_id, contact_id, method FROM identities FINAL ORDER BY visitor_id").rows
+    assert rows == [("v1", "c1", "email_link"), ("v3", "c3", "identify")]

@@ -135,6 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
             _float(0.01, 60.0)),
     Setting("max_body_bytes", "64K", "Largest beacon body accepted; larger ones get 413.", _size),
     Setting("max_batch_events", 100, "Most events in one beacon array.", _int(1, 10_000)),
+    Setting("smtp_url", "", "SMTP server mailing rules send through: `smtp://user:pass@host:587` "
+            "(STARTTLS) or `smtps://...:465`; e.g. `smtp://mailpit:1025` in docker-compose.",
+            _url("smtp", "smtps")),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _level),
 )
 

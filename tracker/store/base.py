@@ -64,5 +64,9 @@ class EventStore(abc.ABC):
     def ensure_database(self) -> None:
         """Create the database named in the URL when it is missing."""
 
+    def announce_holder(self, holder: str) -> None:  # noqa: B027 - optional hook, a no-op for servers
+        """Say which process holds the store, for the message another process gets (embedded only)."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release connections; the store may be used again afterwards (it reconnects)."""

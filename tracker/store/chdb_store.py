@@ -8,6 +8,7 @@ the folder is locked so a second process gets a clear message instead of chDB's 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -84,10 +85,9 @@ class ChdbStore(EventStore):
                 raise StoreUnavailable(f"cannot open the embedded store in {self._target.path}: {exc}. "
                                        "Is another odnos process using this data folder?") from None
             self._local.conn = conn
-            try:
+            # The database may not exist yet: ensure_database() switches to it once created.
+            with contextlib.suppress(Exception):
                 conn.query(f"USE {self.database}")
-            except Exception:  # noqa: S110 - not created yet: ensure_database() switches to it
-                pass
         return conn
 
     def _run(self, sql: str, fmt: str, name: str) -> Any:
@@ -129,6 +129,9 @@ class ChdbStore(EventStore):
     def ensure_database(self) -> None:
         self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", "CSV", "create database")
         self._run(f"USE {self.database}", "CSV", "use database")
+
+    def announce_holder(self, holder: str) -> None:
+        self._lock.describe(holder)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

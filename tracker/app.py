@@ -1,0 +1,91 @@
+"""The Flask app factory: one app whose parts (collector, dashboard, scheduler) a process chooses.
+
+``create_app(runtime, parts)`` wires the blueprints for the parts asked for onto one Flask server:
+embedded mode takes them all in one process; server mode runs ``collector`` and ``dashboard``
+apart. Every error odnos raises on purpose (``OdnosError``) is rendered as
+``{"error": {"code", "message"}}`` with its status, and anything else as a JSON 500 without a
+traceback (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from tracker import auth
+from tracker.errors import OdnosError
+from tracker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PARTS = ("collector", "dashboard", "scheduler")
+
+
+def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
+    """Build the Flask app for ``runtime`` with the named parts."""
+    parts = tuple(parts)
+    app = Flask("tracker")
+    app.config.update(
+        SECRET_KEY=runtime.keys[0],
+        SECRET_KEY_FALLBACKS=list(runtime.keys[1:]),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=runtime.settings.effective_public_url().startswith("https://"),
+        MAX_CONTENT_LENGTH=runtime.settings.max_body_bytes,
+    )
+    app.extensions["odnos"] = runtime
+    _register_errors(app)
+
+    if "collector" in parts:
+        _add_collector(app, runtime)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        queue = app.extensions.get("odnos.queue")
+        return jsonify(status="ok", parts=list(parts), store=runtime.store.kind,
+                       ingestion=queue.stats() if queue else None)
+
+    if "dashboard" in parts:
+        from dashboard.app import init_app
+
+        app.register_blueprint(auth.bp)
+        init_app(app)
+    return app
+
+
+def _add_collector(app: Flask, runtime: Runtime) -> None:
+    """The ingestion queue (this worker's spool and writer), the pipeline, and the routes."""
+    from tracker.collect import pages
+    from tracker.collect.frontend import Frontend
+    from tracker.collect.pipeline import Pipeline
+    from tracker.ingest.queue import EventQueue
+    from tracker.tokens import TokenCodec
+
+    queue = EventQueue(runtime.settings, runtime.store)
+    runtime.extras.setdefault("closers", []).append(queue.close)
+    pipeline = Pipeline(runtime.control, TokenCodec(runtime.keys), queue)
+    app.extensions["odnos.queue"] = queue
+    app.extensions["odnos.pipeline"] = pipeline
+    app.register_blueprint(pages.bp)
+    app.wsgi_app = Frontend(app.wsgi_app, pipeline, runtime.settings.max_body_bytes,  # type: ignore[method-assign]
+                            runtime.settings.max_batch_events)
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(OdnosError)
+    def odnos_error(error: OdnosError) -> Any:
+        return jsonify(error.to_json()), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        code = (error.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": {"code": code, "message": error.description}}), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Any:
+        log.exception("unexpected error")
+        return jsonify({"error": {"code": "internal", "message": "internal error; see the server log"}}), 500

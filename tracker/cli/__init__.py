@@ -1,0 +1,50 @@
+"""The `odnos` command: one subcommand per module in this package, errors as one plain line.
+
+Each module exposes ``register(subparsers)`` which adds its subcommand with a ``run(args)``
+handler. A command that creates something prints its id or URL alone on the last line of standard
+output, so scripts can capture it with ``tail -n 1``. Any ``OdnosError`` (bad setting, store
+unreachable, data folder in use, port taken) is printed as ``odnos: error: ...`` with how to fix
+it, and the exit code is 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from tracker import __version__
+from tracker.cli import demo, links, migrate, serve, sites, sql, users
+from tracker.errors import OdnosError
+
+COMMANDS = (serve, migrate, demo, users, sites, sql, links)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="odnos",
+        description="odnos: web analytics and tracked email. Settings come from ODNOS_* variables "
+                    "and the TOML file named by ODNOS_CONFIG (see the README's settings table).")
+    parser.add_argument("--version", action="version", version=f"odnos {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The store turns a failed connection into one clear error; the driver's own traceback is noise.
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
+    try:
+        return args.run(args) or 0
+    except OdnosError as exc:
+        print(f"odnos: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,37 @@
+"""`odnos demo`: fill the store with realistic demo data and print how to see it."""
+
+from __future__ import annotations
+
+import argparse
+
+from tracker.demo import DEMO_USER, load_demo
+from tracker.runtime import Runtime
+from tracker.settings import load_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="load demo data (a shop site, 30 days of visits, a campaign)",
+                            description="Load realistic demo data: a site, a few thousand visitors over "
+                                        "30 days, contacts and a sent campaign with opens and clicks, "
+                                        "plus a dashboard user. Does nothing if the demo is loaded. "
+                                        "Prints the demo site id last.")
+    parser.add_argument("--visitors", type=int, default=3000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    runtime = Runtime.open(settings)
+    try:
+        result = load_demo(runtime, visitors=args.visitors, days=args.days)
+    finally:
+        runtime.close()
+    if result is None:
+        print("demo data is already loaded; nothing to do")
+        return 0
+    print(f"loaded {result.events:,} events and {result.contacts:,} contacts for the demo site")
+    if result.password:
+        print(f"dashboard login: {DEMO_USER} / {result.password}  (change it: odnos user add ...)")
+    print(result.site_id)
+    return 0

@@ -1,0 +1,54 @@
+"""`odnos link` and `odnos pixel`: tracked URLs for any mail tool, signed with this deployment's keys.
+
+The simplest way to use odnos with a mail tool it does not drive: put the printed link in place of
+the original one and the pixel as an ``<img>`` at the end of the message. Each is made for one
+contact (by email) and one campaign, so every open and click is tied to both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+
+from tracker.contacts import contact_id_for
+from tracker.settings import load_settings, signing_keys
+from tracker.tokens import TokenCodec
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    link = sub.add_parser("link", help="print a tracked link for one contact and campaign",
+                          description="Print a tracked URL on ODNOS_PUBLIC_URL that records a click and "
+                                      "redirects to URL. Prints the URL alone on the last line.")
+    link.add_argument("url", help="where the click should land (http or https)")
+    _who(link)
+    link.add_argument("--link-id", help="names the link in reports (default: derived from the URL)")
+    link.set_defaults(run=run_link)
+    pixel = sub.add_parser("pixel", help="print an open-pixel URL for one contact and campaign",
+                           description="Print the URL of a 1x1 image that records an open; put it in "
+                                       "the message as <img src=\"...\" width=\"1\" height=\"1\" alt=\"\">.")
+    _who(pixel)
+    pixel.set_defaults(run=run_pixel)
+
+
+def _who(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--email", required=True, help="the contact the message goes to")
+    parser.add_argument("--campaign", required=True, help="campaign id or name (letters, digits, - and _)")
+
+
+def _codec_and_base() -> tuple[TokenCodec, str]:
+    settings = load_settings()
+    return TokenCodec(signing_keys(settings)), settings.effective_public_url()
+
+
+def run_link(args: argparse.Namespace) -> int:
+    codec, base = _codec_and_base()
+    link_id = args.link_id or hashlib.sha256(args.url.encode()).hexdigest()[:6]
+    token = codec.click(contact_id_for(args.email), args.campaign, link_id, args.url)
+    print(f"{base}/c/{token}")
+    return 0
+
+
+def run_pixel(args: argparse.Namespace) -> int:
+    codec, base = _codec_and_base()
+    print(f"{base}/o/{codec.open(contact_id_for(args.email), args.campaign)}")
+    return 0

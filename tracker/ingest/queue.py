@@ -1,0 +1,110 @@
+"""The collector's event queue: rows in, durable on disk before the answer, in ClickHouse in batches.
+
+``EventQueue.submit(rows)`` serialises the rows as JSONEachRow lines and appends them to this
+worker's spool in one write; once it returns the events survive a crash of the process, and the
+writer thread lands them in the ``events`` table. ``dedupe`` is what makes a replayed batch land
+once: it asks the store which of the batch's event ids are there already.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tracker.ingest.spool import Spool, claim_spool
+from tracker.ingest.writer import Writer, drain_orphans
+from tracker.settings import Settings
+from tracker.store.base import EventStore
+
+log = logging.getLogger(__name__)
+
+ORPHAN_INTERVAL = 60.0
+
+# Which of a replayed batch's ids the table holds already; the time range keeps the scan small.
+EXISTING_IDS_SQL = """
+SELECT toString(event_id) FROM events
+WHERE ts BETWEEN %(first)s AND %(last)s AND event_id IN %(ids)s
+"""
+
+
+def _ts(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+
+
+class EventQueue:
+    """One worker's spool and writer for the ``events`` table."""
+
+    def __init__(self, settings: Settings, store: EventStore) -> None:
+        self.store = store
+        self.root = settings.data_path / "spool"
+        self.spool: Spool = claim_spool(self.root, settings.spool_max_bytes)
+        self.writer = Writer(
+            self.spool,
+            store.insert_json_lines,
+            "events",
+            max_batch_rows=settings.batch_rows,
+            interval=settings.batch_interval,
+            dedupe=self.dedupe,
+        )
+        self._stopping = threading.Event()
+        threading.Thread(target=self._adopt_orphans, name="odnos-orphans", daemon=True).start()
+
+    def _adopt_orphans(self) -> None:
+        """Every minute, land what spools of workers that no longer run left behind."""
+        while not self._stopping.wait(ORPHAN_INTERVAL):
+            try:
+                landed = drain_orphans(self.root, self.store.insert_json_lines, dedupe=self.dedupe)
+            except Exception:
+                log.exception("could not drain orphan spools under %s; will retry", self.root)
+                continue
+            if landed:
+                log.info("landed %d events left in the spools of stopped workers", landed)
+
+    def submit(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Append the rows to the spool; raises SpoolFull (503) when the disk budget is used up."""
+        self.spool.append(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+
+    def dedupe(self, data: bytes) -> bytes:
+        """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch)."""
+        lines = [line for line in data.splitlines() if line]
+        parsed = [orjson.loads(line) for line in lines]
+        if not parsed:
+            return b""
+        stamps = [row["ts"] for row in parsed]
+        existing: set[str] = set()
+        ids = [row["event_id"] for row in parsed]
+        for start in range(0, len(ids), 5000):
+            result = self.store.query(
+                EXISTING_IDS_SQL,
+                {
+                    "first": _ts(min(stamps)),
+                    "last": _ts(max(stamps)),
+                    "ids": tuple(ids[start : start + 5000]),
+                },
+                name="dedupe replayed batch",
+            )
+            existing.update(row[0] for row in result.rows)
+        kept = [line for line, row in zip(lines, parsed, strict=True) if row["event_id"] not in existing]
+        if len(kept) != len(lines):
+            log.info(
+                "replay: %d of %d events were already stored; skipped them",
+                len(lines) - len(kept),
+                len(lines),
+            )
+        return b"".join(line + b"\n" for line in kept)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        return self.writer.flush(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.spool.stats(), **self.writer.stats()}
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.writer.stop(timeout)
+        self.spool.close()

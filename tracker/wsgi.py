@@ -1,0 +1,49 @@
+"""WSGI entry points for the server (granian) to build in each worker process.
+
+Each factory reads the settings from the ODNOS_* variables the CLI passed down, opens this
+worker's runtime (stores, control plane) and returns the Flask app with its parts: ``embedded``
+(all parts, one process: chDB holds its folder for one process), ``collector`` and ``dashboard``
+(server mode, each scaled on its own). Background parts (the ingestion writer, the scheduler) start
+here, in the worker, never in the parent that forks it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+
+from flask import Flask
+
+from tracker.app import create_app
+from tracker.runtime import Runtime
+from tracker.settings import load_settings
+
+
+def _build(parts: tuple[str, ...], *, migrate_schema: bool) -> Flask:
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+    runtime = Runtime.open(settings, migrate_schema=migrate_schema)
+    runtime.store.announce_holder(f"odnos {' '.join(parts)} at {settings.effective_public_url()}")
+    app = create_app(runtime, parts)
+    if "scheduler" in parts:
+        from tracker.scheduler import start_scheduler
+
+        start_scheduler(runtime)
+    atexit.register(runtime.close)
+    return app
+
+
+def embedded() -> Flask:
+    """Collector, dashboard and scheduler on the embedded store, in this one worker."""
+    return _build(("collector", "dashboard", "scheduler"), migrate_schema=True)
+
+
+def collector() -> Flask:
+    """The collector alone (server mode; `odnos migrate` has prepared the databases)."""
+    return _build(("collector",), migrate_schema=False)
+
+
+def dashboard() -> Flask:
+    """The dashboard alone (server mode)."""
+    return _build(("dashboard",), migrate_schema=False)
