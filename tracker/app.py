@@ -23,6 +23,8 @@ from tracker.runtime import Runtime
 log = logging.getLogger(__name__)
 
 PARTS = ("collector", "dashboard", "scheduler")
+HEALTH_FIELDS = ("running", "pending_bytes", "pending_rows_estimate", "replaying", "full", "failures",
+                 "inserted_rows", "last_insert_at", "last_error_at")
 
 
 def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
@@ -46,8 +48,11 @@ def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
     @app.get("/healthz")
     def healthz() -> Any:
         queue = app.extensions.get("odnos.queue")
-        return jsonify(status="ok", parts=list(parts), store=runtime.store.kind,
-                       ingestion=queue.stats() if queue else None)
+        ingestion = None
+        if queue is not None:  # counts only: paths and errors stay in the log
+            stats = queue.stats()
+            ingestion = {key: stats.get(key) for key in HEALTH_FIELDS}
+        return jsonify(status="ok", parts=list(parts), store=runtime.store.kind, ingestion=ingestion)
 
     if "dashboard" in parts:
         from dashboard.app import init_app
