@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.contacts import contact_id_for
+from tracker.enrich.referrer import classify_referrer
 from tracker.events import event_row
 from tracker.runtime import Runtime
 
@@ -84,11 +85,9 @@ def _visit(rng: random.Random, site_id: str, visitor: str, start: float, device:
             query = f"?utm_source={utm_source}&utm_medium={utm_medium}&utm_campaign={utm_campaign}"
         url = f"https://{DEMO_DOMAIN}{path}{query}"
         first_page = index == 0
+        kind = classify_referrer(previous, DEMO_DOMAIN, [DEMO_DOMAIN], utm_medium if first_page else "")
         source_fields = {
-            "referrer": previous,
-            "referrer_domain": (referrer.split("/")[2].removeprefix("www.") if referrer and first_page
-                                else DEMO_DOMAIN if not first_page else ""),
-            "referrer_source": _source_kind(referrer, utm_medium) if first_page else "internal",
+            "referrer": previous, "referrer_domain": kind.domain, "referrer_source": kind.source,
             "utm_source": utm_source if first_page else "", "utm_medium": utm_medium if first_page else "",
             "utm_campaign": utm_campaign if first_page else "",
         }
@@ -106,19 +105,6 @@ def _visit(rng: random.Random, site_id: str, visitor: str, start: float, device:
         ts += engaged / 1000 + rng.uniform(3, 40)
 
 
-def _source_kind(referrer: str, utm_medium: str) -> str:
-    if utm_medium == "email":
-        return "email"
-    if not referrer:
-        return "direct"
-    host = referrer.split("/")[2]
-    if any(s in host for s in ("google", "bing", "duckduckgo")):
-        return "search"
-    if any(s in host for s in ("facebook", "t.co", "reddit", "instagram", "ycombinator")):
-        return "social"
-    return "other"
-
-
 def generate(rng: random.Random, site_id: str, now: float, visitors: int, days: int,
              contacts: list[tuple[str, str]], campaign_id: str) -> Iterator[dict[str, Any]]:
     """Every demo event: site visits, bot hits, and the campaign's sends, opens, clicks."""
@@ -133,9 +119,10 @@ def generate(rng: random.Random, site_id: str, now: float, visitors: int, days: 
     for _ in range(visitors // 12):
         name, os_name = rng.choice(BOTS)
         path = _pick(rng, PAGES)[0]
-        yield event_row("pageview", now - span * rng.random(), site_id=site_id, url=f"https://{DEMO_DOMAIN}{path}",
-                        pathname=path, hostname=DEMO_DOMAIN, browser=name, os=os_name, device="bot",
-                        is_bot=1, bot_reason="crawler_list" if name != "HeadlessChrome" else "headless",
+        yield event_row("pageview", now - span * rng.random(), site_id=site_id,
+                        url=f"https://{DEMO_DOMAIN}{path}", pathname=path, hostname=DEMO_DOMAIN,
+                        browser=name, os=os_name, device="bot", is_bot=1,
+                        bot_reason="crawler_list" if name != "HeadlessChrome" else "headless",
                         visitor_id=secrets.token_hex(8), source="beacon", referrer_source="direct")
     yield from _campaign(rng, site_id, now, contacts, campaign_id)
 

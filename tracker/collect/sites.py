@@ -56,14 +56,19 @@ class SiteCache:
         self._hosts = {}
         self._loaded_at = time.monotonic()
 
+    def _refresh(self, older_than: float) -> None:
+        """Reload when the cache is older than ``older_than`` seconds; one thread reloads, others wait."""
+        if time.monotonic() - self._loaded_at > older_than:
+            with self._lock:
+                if time.monotonic() - self._loaded_at > older_than:
+                    self._reload()
+
     def get(self, site_id: str) -> SiteView | None:
         """The site with this id, or None once a fresh reload does not know it either."""
-        age = time.monotonic() - self._loaded_at
+        self._refresh(self._ttl)
         site = self._sites.get(site_id)
-        if age > self._ttl or (site is None and age > self._miss_interval):
-            with self._lock:
-                if time.monotonic() - self._loaded_at > min(age, self._miss_interval):
-                    self._reload()
+        if site is None:
+            self._refresh(self._miss_interval)
             site = self._sites.get(site_id)
         return site
 
@@ -82,7 +87,7 @@ class SiteCache:
 
     def site_for_host(self, host: str) -> SiteView | None:
         """The registered site a URL's host belongs to (for the hand-off on tracked links)."""
-        self.get("")  # refresh when stale
+        self._refresh(self._ttl)
         for site in self._sites.values():
             if host and self.allows(site, host):
                 return site
