@@ -42,6 +42,10 @@ class Runtime:
                    keys=signing_keys(settings))
 
     def close(self) -> None:
+        """Stop background parts (flushing the ingestion queue) and release connections; idempotent."""
+        if self.extras.get("closed"):
+            return
+        self.extras["closed"] = True
         for closer in self.extras.pop("closers", []):
             closer()
         self.store.close()

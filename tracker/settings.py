@@ -263,7 +263,7 @@ def ensure_data_dir(settings: Settings) -> Path:
     path = settings.data_path
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
+        probe = path / f".write-test.{os.getpid()}"  # per process: workers start together
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:

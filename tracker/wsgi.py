@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+from multiprocessing import util as mp_util
 
 from flask import Flask
 
@@ -30,7 +31,10 @@ def _build(parts: tuple[str, ...], *, migrate_schema: bool) -> Flask:
         from tracker.scheduler import start_scheduler
 
         start_scheduler(runtime)
+    # granian's workers are multiprocessing children: they exit through os._exit, which skips atexit
+    # but runs multiprocessing's finalizers. Register both, so a graceful stop flushes the writer.
     atexit.register(runtime.close)
+    mp_util.Finalize(None, runtime.close, exitpriority=100)
     return app
 
 
