@@ -87,3 +87,11 @@ def test_every_setting_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [s.env for s in SETTINGS if f"`{s.env}`" not in readme]
     assert missing == []
+
+
+def test_trusted_proxies_are_networks() -> None:
+    settings = load_settings(environ={"ODNOS_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"})
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
+    assert load_settings(environ=settings.as_env()).trusted_proxies == settings.trusted_proxies
+    with pytest.raises(ConfigError, match="ODNOS_TRUSTED_PROXIES"):
+        load_settings(environ={"ODNOS_TRUSTED_PROXIES": "10.0.0.300"})

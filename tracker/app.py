@@ -77,7 +77,7 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     app.extensions["odnos.pipeline"] = pipeline
     app.register_blueprint(pages.bp)
     app.wsgi_app = Frontend(app.wsgi_app, pipeline, runtime.settings.max_body_bytes,  # type: ignore[method-assign]
-                            runtime.settings.max_batch_events)
+                            runtime.settings.max_batch_events, runtime.settings.trusted_proxies)
 
 
 def _register_errors(app: Flask) -> None:

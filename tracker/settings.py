@@ -10,6 +10,7 @@ message names the variable, what was wrong and a valid example.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -101,6 +102,12 @@ def _keys(value: Any) -> tuple[str, ...]:
     return keys
 
 
+def _networks(value: Any) -> tuple:
+    """Addresses or CIDR ranges (``10.0.0.0/8``, ``127.0.0.1``)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return tuple(ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip())
+
+
 def _level(value: Any) -> str:
     level = str(value).strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -135,6 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
             _float(0.01, 60.0)),
     Setting("max_body_bytes", "64K", "Largest beacon body accepted; larger ones get 413.", _size),
     Setting("max_batch_events", 100, "Most events in one beacon array.", _int(1, 10_000)),
+    Setting("trusted_proxies", (), "Comma-separated addresses or CIDR ranges of the proxies in front of "
+            "the collector (e.g. `10.0.0.0/8`); only their X-Forwarded-For is believed. Unset: the "
+            "connecting address is the visitor's.", _networks),
     Setting("smtp_url", "", "SMTP server mailing rules send through: `smtp://user:pass@host:587` "
             "(STARTTLS) or `smtps://...:465`; e.g. `smtp://mailpit:1025` in docker-compose.",
             _url("smtp", "smtps")),
@@ -174,7 +184,7 @@ class Settings:
         env = {}
         for setting in SETTINGS:
             value = self._values[setting.name]
-            env[setting.env] = ",".join(value) if isinstance(value, tuple) else str(value)
+            env[setting.env] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         return env
 
     def replace(self, **changes: Any) -> Settings:

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from tracker.collect.beacon import BadBeacon, parse_body, parse_query
-from tracker.collect.pipeline import Client, Pipeline
+from tracker.collect.clients import Network, client_of
+from tracker.collect.pipeline import Pipeline
 from tracker.enrich.referrer import split_url
 from tracker.errors import OdnosError
 
@@ -40,8 +41,10 @@ _BEACON_TYPES = ("application/json", "text/plain", "")
 class Frontend:
     """WSGI middleware: ``Frontend(flask_app.wsgi_app, pipeline, max_body, max_events)``."""
 
-    def __init__(self, app: WSGIApp, pipeline: Pipeline, max_body: int, max_events: int) -> None:
+    def __init__(self, app: WSGIApp, pipeline: Pipeline, max_body: int, max_events: int,
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.app = app
+        self.trusted = trusted_proxies
         self.pipeline = pipeline
         self.max_body = max_body
         self.max_events = max_events
@@ -80,7 +83,7 @@ class Frontend:
             raise OdnosError(f"content type {content_type!r}: send application/json or text/plain",
                              code="unsupported_media_type", status=415)
         events = parse_body(self._body(environ), self.max_events)
-        accepted = self.pipeline.beacon(events, _client(environ))
+        accepted = self.pipeline.beacon(events, client_of(environ, self.trusted))
         body = b'{"ok":true,"accepted":%d}' % accepted
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response(_STATUS[202], headers + self._cors(environ, events[0]["site"]))
@@ -88,17 +91,17 @@ class Frontend:
 
     def gif_beacon(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         event = parse_query(environ.get("QUERY_STRING", ""))
-        self.pipeline.beacon([event], _client(environ))
+        self.pipeline.beacon([event], client_of(environ, self.trusted))
         start_response(_STATUS[200], _GIF_HEADERS)
         return [GIF]
 
     def pixel(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        self.pipeline.open(environ["PATH_INFO"][3:], _client(environ))
+        self.pipeline.open(environ["PATH_INFO"][3:], client_of(environ, self.trusted))
         start_response(_STATUS[200], _GIF_HEADERS)
         return [GIF]
 
     def click(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        redirect = self.pipeline.click(environ["PATH_INFO"][3:], _client(environ))
+        redirect = self.pipeline.click(environ["PATH_INFO"][3:], client_of(environ, self.trusted))
         start_response(_STATUS[302], [("Location", redirect.location), NO_STORE,
                                       ("Referrer-Policy", "no-referrer"), ("Content-Length", "0")])
         return [b""]
@@ -140,11 +143,6 @@ class Frontend:
                         ("Access-Control-Max-Age", "86400")]
         start_response(_STATUS[204], headers + [("Content-Length", "0")])
         return [b""]
-
-
-def _client(environ: dict) -> Client:
-    return Client(ip=environ.get("REMOTE_ADDR", ""), user_agent=environ.get("HTTP_USER_AGENT", ""),
-                  method=environ.get("REQUEST_METHOD", "GET"))
 
 
 def _json(start_response: Callable, status: int, payload: Any,

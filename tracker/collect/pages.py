@@ -13,18 +13,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from tracker.collect.pipeline import Client
+from tracker.collect.clients import client_of
 from tracker.control.consent import suppress
 from tracker.errors import InvalidToken
 
 bp = Blueprint("collect", __name__)
 
 SNIPPET = resources.files("tracker") / "static" / "s.js"
-
-
-def _client() -> Client:
-    return Client(ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
-                  method=request.method)
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
@@ -43,7 +38,8 @@ def unsubscribe(token: str) -> Any:
     how = "one_click" if one_click else "page"
     first_time = suppress(runtime.control.sessions, wanted.contact_id, wanted.list_id, how)
     if first_time:
-        pipeline.unsubscribe(wanted.contact_id, wanted.list_id, _client(), how)
+        pipeline.unsubscribe(wanted.contact_id, wanted.list_id,
+                             client_of(request.environ, runtime.settings.trusted_proxies), how)
     if one_click:
         return {"ok": True, "unsubscribed": True}
     return render_template("unsubscribe.html", state="done")

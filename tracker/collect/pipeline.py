@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tracker.collect.clients import Client
 from tracker.collect.sites import SiteCache, SiteView
 from tracker.contacts import contact_id_for
 from tracker.control.db import ControlPlane
@@ -33,15 +34,6 @@ from tracker.tokens import TokenCodec, verify_identify
 # A client clock this far off is not trusted; the server's time is used instead.
 MAX_PAST = 24 * 3600
 MAX_FUTURE = 300
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    """What the request tells about its sender; the IP only feeds country and cookieless ids."""
-
-    ip: str
-    user_agent: str
-    method: str = "GET"
 
 
 @dataclass(frozen=True, slots=True)
