@@ -9,6 +9,7 @@ the server answers its health check, with the time it took.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import socket
 import sys
@@ -19,6 +20,8 @@ import urllib.request
 from tracker.errors import ConfigError
 from tracker.settings import Settings, ensure_data_dir, load_settings
 from tracker.store.lock import FolderLock
+
+WORKER_STOP_SECONDS = 15
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,10 +114,21 @@ def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
     _check_store(settings)
     os.environ.update(settings.as_env())
     url = f"http://{settings.host}:{settings.port}"
-    threading.Thread(target=_announce, args=(url, started, what), daemon=True).start()
+    # The announcing thread starts only once granian has forked every worker: a thread running in
+    # the parent during a fork can hold a lock (an import, stdout) that the child then waits on forever.
+    forks = itertools.count(1)
+
+    def after_fork() -> None:
+        if next(forks) == workers:
+            threading.Thread(target=_announce, args=(url, started, what), daemon=True).start()
+
+    os.register_at_fork(after_in_parent=after_fork)
     server = Server(target, address=settings.host, port=settings.port, interface=Interfaces.WSGI,
                     workers=workers, factory=True, blocking_threads=4, backlog=2048,
-                    log_level=settings.log_level.lower(), log_access=False)
+                    log_level=settings.log_level.lower(), log_access=False,
+                    # A worker that does not stop within this many seconds is killed; its spool is
+                    # replayed at the next start, so nothing accepted is lost.
+                    workers_kill_timeout=WORKER_STOP_SECONDS)
     server.serve()
     return 0
 
