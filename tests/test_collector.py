@@ -384,3 +384,33 @@ def test_embedded_serve_lands_events_in_chdb(tmp_path: Path) -> None:
     result = run_odnos("sql", "SELECT count(), uniqExact(pathname) FROM events WHERE site_id = %(s)s"
                        .replace("%(s)s", f"'{site_id}'"), env=env)
     assert result.stdout.split() == ["30", "30"], result.stderr
+
+
+def test_odnos_link_and_pixel_work_against_the_collector(collector: Collector) -> None:
+    env = collector.server.env
+    target = "https://shop.example.com/products/red-hat?ref=mail"
+    made = run_odnos("link", "--email", "Ann@Example.com", "--campaign", "spring", target, env=env)
+    assert made.returncode == 0, made.stderr
+    url = made.stdout.strip().splitlines()[-1]
+    assert url.startswith("http://t.example.test/c/") and len(url) < 200
+    status, headers, _ = collector.request("GET", urlsplit(url).path, headers={"User-Agent": IPHONE})
+    assert status == 302 and headers["location"].startswith(target)
+    pixel = run_odnos("pixel", "--email", "ann@example.com", "--campaign", "spring", env=env).stdout.strip()
+    assert collector.request("GET", urlsplit(pixel).path)[0] == 200
+    contact = contact_id_for("ann@example.com")
+    rows = collector.rows("contact_id = %(c)s AND campaign_id = 'spring'", {"c": contact}, 2)
+    assert sorted(r["name"] for r in rows) == ["email_click", "email_open"]
+    refused = run_odnos("link", "--email", "a@example.com", "--campaign", "c", "javascript:alert(1)", env=env)
+    assert refused.returncode == 2 and "not allowed" in refused.stderr
+
+
+def test_a_signed_but_unsafe_target_is_never_a_redirect(collector: Collector) -> None:
+    """Even a token signed with the real key (a leaked key) cannot redirect to a bad target."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    forger = URLSafeTimedSerializer([NEW_KEY], salt="odnos.click.v1")
+    for target in ["javascript:alert(1)", "https://shop.example.com/\r\nSet-Cookie: a=b", "//evil.example.org/",
+                   "data:text/html,<script>alert(1)</script>"]:
+        status, headers, data = collector.request("GET", "/c/" + forger.dumps(["c", "m", "1", target]))
+        assert status == 400 and "location" not in headers, target
+        assert json.loads(data)["error"]["code"] == "bad_target"
