@@ -37,7 +37,7 @@ def engine_env(request, tmp_path: Path) -> dict[str, str]:
         return odnos_env(tmp_path / "data")
     server = request.getfixturevalue("clickhouse_server")
     database = "cli_" + tmp_path.name[-8:].replace("-", "_").lower()
-    return odnos_env(tmp_path / "data", ODNOS_CLICKHOUSE_URL=f"{server.url}/{database}")
+    return odnos_env(tmp_path / "data", ODNOS_CLICKHOUSE_URL=server.url_for(database))
 
 
 def test_migrate_site_user_sql_on_each_engine(engine_env: dict[str, str]) -> None:

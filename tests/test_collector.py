@@ -82,7 +82,7 @@ class Collector:
 def collector(clickhouse_server, tmp_path_factory) -> Collector:
     data = tmp_path_factory.mktemp("collector")
     database = "collector_" + uuid.uuid4().hex[:8]
-    env = odnos_env(data, ODNOS_CLICKHOUSE_URL=f"{clickhouse_server.url}/{database}",
+    env = odnos_env(data, ODNOS_CLICKHOUSE_URL=clickhouse_server.url_for(database),
                     ODNOS_SECRET_KEYS=f"{NEW_KEY},{OLD_KEY}", ODNOS_BATCH_INTERVAL="0.05",
                     ODNOS_PUBLIC_URL="http://t.example.test")
     added = run_odnos("site", "add", "Shop", "--domain", "shop.example.com", env=env)

@@ -75,7 +75,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path, clickhouse: ClickHouseServer) -> Iterator[Setup]:
     def make(**extra: str) -> Setup:
-        env = odnos_env(tmp_path / "data", ODNOS_CLICKHOUSE_URL=f"{clickhouse.url}/{DATABASE}",
+        env = odnos_env(tmp_path / "data", ODNOS_CLICKHOUSE_URL=clickhouse.url_for(DATABASE),
                         ODNOS_LOG_LEVEL="WARNING", **extra)
         added = run_odnos("site", "add", "Shop", "--domain", DOMAIN, env=env)
         assert added.returncode == 0, added.stdout + added.stderr
@@ -210,6 +210,18 @@ def assert_exactly_once(counts: dict[str, int], acked: set[int]) -> None:
     assert not doubled, f"{len(doubled)} events landed more than once: {doubled[:20]}"
 
 
+def healthz(server: OdnosServer) -> dict:
+    """The ingestion counters of whichever worker answers."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        assert response.status == 200, response.status
+        return json.loads(response.read())["ingestion"]
+    finally:
+        conn.close()
+
+
 def describe(outcomes: list[Outcome]) -> str:
     return str(collections.Counter(o.status for o in outcomes))
 
@@ -225,18 +237,22 @@ def test_clickhouse_down_under_load_loses_nothing(setup, clickhouse: ClickHouseS
     time.sleep(4)
     down_at = time.monotonic()
     clickhouse.stop()
-    time.sleep(5)
+    time.sleep(3)
+    health = [healthz(server) for _ in range(6)]  # the workers answer for themselves while it is down
+    time.sleep(max(0.0, down_at + 5 - time.monotonic()))
     up_at = time.monotonic()
     clickhouse.start()
     time.sleep(4)
     outcomes = finish(senders, stop)
+    assert any(h["pending_bytes"] > 0 and h["failures"] > 0 for h in health), (
+        f"no worker held events or saw failed inserts while ClickHouse was down: {health}")
 
     answered = [o for o in outcomes if o.status is not None]
     assert len(answered) == len(outcomes), f"requests went unanswered: {describe(outcomes)}"
     bad = [o for o in outcomes if not 200 <= o.status < 300]  # type: ignore[operator]
     assert not bad, f"non-2xx answers ({describe(outcomes)}), e.g. {bad[0].status} {bad[0].body[:200]!r}"
     during = [o for o in outcomes if down_at + 0.5 < o.at < up_at]
-    assert len(during) > 500, f"only {len(during)} beacons were answered while ClickHouse was down"
+    assert len(during) > 300, f"only {len(during)} beacons were answered while ClickHouse was down"
 
     acked = {o.n for o in outcomes}
     counts = wait_landed(clickhouse, acked)
@@ -259,8 +275,8 @@ def test_kill9_under_load_every_acknowledged_event_lands_once(setup, clickhouse:
     acked = {o.n for o in outcomes if o.status is not None and 200 <= o.status < 300}
     refused = [o for o in outcomes if o.status is not None and not 200 <= o.status < 300]
     assert not refused, f"non-2xx answers before the kill: {describe(outcomes)}"
-    assert len(acked) > 500, f"only {len(acked)} events were acknowledged before the kill"
-    assert landed_before_restart < len(acked), "nothing was left in the spools at the kill: the test proves nothing"
+    assert len(acked) > 300, f"only {len(acked)} events were acknowledged before the kill"
+    assert landed_before_restart < len(acked), "the spools were empty at the kill: the test proves nothing"
 
     s.start(workers=2)  # same data folder: each worker takes over a spool slot and replays it
     counts = wait_landed(clickhouse, acked)
@@ -288,7 +304,7 @@ def test_full_spool_answers_503_then_recovers(setup, clickhouse: ClickHouseServe
     outcomes = finish([sender], stop)
 
     statuses = collections.Counter(o.status for o in outcomes)
-    assert set(statuses) <= {202, 503}, f"answers other than 202 and 503 while ClickHouse was down: {statuses}"
+    assert set(statuses) <= {202, 503}, f"answers other than 202 and 503 with ClickHouse down: {statuses}"
     assert statuses[503] >= 20, f"the spool never filled: {statuses}"
     for o in outcomes:
         if o.status == 503:
@@ -296,7 +312,7 @@ def test_full_spool_answers_503_then_recovers(setup, clickhouse: ClickHouseServe
     acked = {o.n for o in outcomes if o.status == 202}
     assert 10 < len(acked) < 1000, f"{len(acked)} events accepted into a 64 KiB spool"
     first_full = next(i for i, o in enumerate(outcomes) if o.status == 503)
-    assert all(o.status == 503 for o in outcomes[first_full:]), "a full spool took events again without inserts"
+    assert all(o.status == 503 for o in outcomes[first_full:]), "a full spool took events before any insert"
 
     clickhouse.start()
     counts = wait_landed(clickhouse, acked)

@@ -129,11 +129,14 @@ def test_google_services_are_not_search():
 
 
 def test_host_lookups_are_cached():
+    ref._classify.cache_clear()
     ref._classify_host.cache_clear()
     for _ in range(3):
         classify("https://www.bing.com/search?q=x")
-    info = ref._classify_host.cache_info()
+    info = ref._classify.cache_info()
     assert (info.misses, info.hits) == (1, 2)
+    classify("https://www.bing.com/search?q=other")  # another URL, the same host: one host lookup
+    assert ref._classify_host.cache_info().misses == 1
 
 
 def test_utm_params():

@@ -107,6 +107,15 @@ def test_unreachable_server_is_store_unavailable() -> None:
     from tests.fixtures.clickhouse import free_port
 
     store = ClickHouseStore(ClickHouseTarget(embedded=False, database="odnos", host="127.0.0.1",
-                                             port=free_port()))
+                                             port=free_port(), http_port=free_port()))
     with pytest.raises(StoreUnavailable, match="unreachable"):
         store.ping()
+    with pytest.raises(StoreUnavailable, match="unreachable"):
+        store.insert_json_lines("events", b'{"name":"x"}\n', 1)
+
+
+def test_rejected_insert_is_a_query_error(store) -> None:
+    store.command("CREATE TABLE t (k String, v UInt32) ENGINE = MergeTree ORDER BY k")
+    with pytest.raises(QueryError):
+        store.insert_json_lines("t", b'{"k":"a","v":"not a number"}\n', 1)
+    assert store.query("SELECT count() FROM t").scalar() == 0

@@ -10,6 +10,7 @@ traceback (the traceback goes to the log).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,7 +53,8 @@ def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
         if queue is not None:  # counts only: paths and errors stay in the log
             stats = queue.stats()
             ingestion = {key: stats.get(key) for key in HEALTH_FIELDS}
-        return jsonify(status="ok", parts=list(parts), store=runtime.store.kind, ingestion=ingestion)
+        return jsonify(status="ok", parts=list(parts), store=runtime.store.kind, worker=os.getpid(),
+                       ingestion=ingestion)
 
     if "dashboard" in parts:
         from dashboard.app import init_app

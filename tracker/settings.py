@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tracker.errors import ConfigError
 
@@ -119,7 +119,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./odnos-data", "Folder for the embedded chDB store, the SQLite database, the "
             "ingestion spool and generated secret keys.", _text),
     Setting("clickhouse_url", "", "Unset: embedded chDB under the data folder. "
-            "`clickhouse://user:pass@host:9000/db`: a ClickHouse server over the native protocol.",
+            "`clickhouse://user:pass@host:9000/db`: a ClickHouse server (native protocol for queries; "
+            "inserts go to its HTTP port, 8123 unless `?http_port=N` says otherwise).",
             _url("clickhouse")),
     Setting("database_url", "", "Unset: SQLite under the data folder. `postgresql://user:pass@host/db` "
             "in production. Holds users, sites, API keys, campaigns, segments, rules, the send ledger.",
@@ -163,6 +164,7 @@ class ClickHouseTarget:
     path: Path | None = None
     host: str = ""
     port: int = 9000
+    http_port: int = 8123
     user: str = "default"
     password: str = ""
 
@@ -209,8 +211,14 @@ class Settings:
         if not database.replace("_", "").isalnum():
             raise ConfigError(f"ODNOS_CLICKHOUSE_URL: database name {database!r} must be letters, digits "
                               "and underscores, e.g. clickhouse://default@localhost:9000/odnos")
+        query = dict(parse_qsl(parts.query))
+        http_port = query.pop("http_port", "8123")
+        if query or not http_port.isdigit():
+            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: the only option is http_port (the server's HTTP "
+                              f"port, 8123 unless changed), got {parts.query!r}")
         return ClickHouseTarget(embedded=False, database=database, host=parts.hostname or "localhost",
-                                port=port, user=unquote(parts.username or "default"),
+                                port=port, http_port=int(http_port),
+                                user=unquote(parts.username or "default"),
                                 password=unquote(parts.password or ""))
 
     @property

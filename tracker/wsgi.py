@@ -10,6 +10,7 @@ here, in the worker, never in the parent that forks it.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 from multiprocessing import util as mp_util
 
@@ -35,6 +36,10 @@ def _build(parts: tuple[str, ...], *, migrate_schema: bool) -> Flask:
     # but runs multiprocessing's finalizers. Register both, so a graceful stop flushes the writer.
     atexit.register(runtime.close)
     mp_util.Finalize(None, runtime.close, exitpriority=100)
+    # Everything built so far lives as long as the worker: keep it out of the collector's passes,
+    # which otherwise pause a worker for about 100 ms each time (a latency spike under load).
+    gc.collect()
+    gc.freeze()
     return app
 
 

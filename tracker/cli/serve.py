@@ -9,6 +9,7 @@ the server answers its health check, with the time it took.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import socket
@@ -108,11 +109,16 @@ def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
+    from tracker.enrich import preload
+
     started = time.monotonic()
     ensure_data_dir(settings)
     check_port(settings.host, settings.port)
     _check_store(settings)
     os.environ.update(settings.as_env())
+    preload()
+    gc.collect()
+    gc.freeze()  # what the workers inherit stays shared: no collection in them touches these pages
     url = f"http://{settings.host}:{settings.port}"
     # The announcing thread starts only once granian has forked every worker: a thread running in
     # the parent during a fork can hold a lock (an import, stdout) that the child then waits on forever.
@@ -128,7 +134,9 @@ def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
                     log_level=settings.log_level.lower(), log_access=False,
                     # A worker that does not stop within this many seconds is killed; its spool is
                     # replayed at the next start, so nothing accepted is lost.
-                    workers_kill_timeout=WORKER_STOP_SECONDS)
+                    workers_kill_timeout=WORKER_STOP_SECONDS,
+                    # A worker that dies is replaced; the new one takes over its spool slot.
+                    respawn_failed_workers=True)
     server.serve()
     return 0
 

@@ -18,22 +18,21 @@ from tracker.control.sites import list_sites, site_allows_host
 
 @dataclass(frozen=True)
 class SiteView:
+    """What the hot path reads of a site, copied out of the ORM row once per reload."""
+
     site: Site
+    id: str
+    domains: tuple[str, ...]
+    identify_secret: str
+    options: dict
 
-    @property
-    def id(self) -> str:
-        return self.site.id
-
-    @property
-    def domains(self) -> tuple[str, ...]:
-        return tuple(d.domain for d in self.site.domains)
-
-    @property
-    def identify_secret(self) -> str:
-        return self.site.identify_secret
+    @classmethod
+    def of(cls, site: Site) -> SiteView:
+        return cls(site, site.id, tuple(d.domain for d in site.domains), site.identify_secret,
+                   dict(site.options or {}))
 
     def option(self, name: str) -> bool:
-        return bool((self.site.options or {}).get(name))
+        return bool(self.options.get(name))
 
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -51,7 +50,7 @@ class SiteCache:
 
     def _reload(self) -> None:
         with self._control.session() as db:
-            sites = {s.id: SiteView(s) for s in list_sites(db)}
+            sites = {s.id: SiteView.of(s) for s in list_sites(db)}
         self._sites = sites
         self._hosts = {}
         self._loaded_at = time.monotonic()

@@ -9,6 +9,7 @@ two concurrent loads must not happen). A lookup then costs ~3 us; no cache is ne
 from __future__ import annotations
 
 import socket
+from functools import lru_cache
 from typing import Any
 
 from tracker.enrich.lazy import Once
@@ -25,6 +26,7 @@ def _load() -> Any:
 _DB: Once[Any] = Once(_load)
 
 
+@lru_cache(maxsize=65_536)
 def country_of(ip: str) -> str:
     """Country code of ``ip`` ("DE"), or '' for private, reserved, unknown or malformed addresses."""
     ip = ip.strip()

@@ -121,6 +121,8 @@ _HOSTS: dict[str, tuple[str, str]] = {
 # Engines on many country domains: "<prefix.>brand.<1-2 short labels>", e.g. www.google.com.br.
 _BRANDS: dict[str, tuple[str, str]] = {"google": ("search", "Google"), "yandex": ("search", "Yandex")}
 _BRAND_PREFIXES = frozenset({"", "www", "m", "images"})
+# Per-URL caches: the same pages and referrers repeat; bounded so a crawl of unique URLs costs little.
+CACHE_SIZE = 16_384
 
 
 def _strip_www(host: str) -> str:
@@ -148,6 +150,7 @@ def _classify_host(host: str) -> tuple[str, str]:
     return ("other", "")
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def split_url(url: str) -> tuple[str, str]:
     """(host, path) of a URL: host lower-cased without port or trailing dot, path without query or
     fragment ('/' for the root). ('', '') when the URL cannot be parsed."""
@@ -161,17 +164,21 @@ def split_url(url: str) -> tuple[str, str]:
 
 def utm_params(url: str) -> dict[str, str]:
     """The five UTM parameters of a URL's query, '' for each one absent (first value wins)."""
+    return dict(zip(UTM_KEYS, _utm_values(url), strict=True))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _utm_values(url: str) -> tuple[str, ...]:
     found = dict.fromkeys(UTM_KEYS, "")
-    if "utm_" not in url:
-        return found
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return found
-    for key, value in parse_qsl(query):
-        if key in found and not found[key]:
-            found[key] = value.strip()
-    return found
+    if "utm_" in url:
+        try:
+            query = urlsplit(url).query
+        except ValueError:
+            query = ""
+        for key, value in parse_qsl(query):
+            if key in found and not found[key]:
+                found[key] = value.strip()
+    return tuple(found.values())
 
 
 def _is_internal(host: str, site_hosts: Iterable[str]) -> bool:
@@ -191,6 +198,11 @@ def classify_referrer(
     pages does not count as a new source. ``utm_medium=email`` (or newsletter) makes an external
     visit ``email`` whatever the referrer: mail apps send none.
     """
+    return _classify(referrer, page_host, tuple(site_domains), utm_medium)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _classify(referrer: str, page_host: str, site_domains: tuple[str, ...], utm_medium: str) -> Referrer:
     host, _ = split_url(referrer) if referrer else ("", "")
     domain = _strip_www(host)
     if host and _is_internal(host, (page_host, *site_domains)):

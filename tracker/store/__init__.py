@@ -6,8 +6,14 @@ backend from ``ODNOS_CLICKHOUSE_URL``; ``sql.render`` is the only place values e
 
 from __future__ import annotations
 
-from tracker.settings import Settings
-from tracker.store.base import EventStore, Result
+import os
+
+# clickhouse-driver builds a 23 MB date table in every process at import unless told to build it
+# lazily (the variable's spelling is the library's).
+os.environ.setdefault("CLICKHOUSE_DRIVER_LASY_DATE_LUT", "1")
+
+from tracker.settings import Settings  # noqa: E402
+from tracker.store.base import EventStore, Result  # noqa: E402
 
 
 def open_store(settings: Settings, *, readonly: bool = False) -> EventStore:

@@ -1,19 +1,23 @@
-"""The server backend: a ClickHouse server over the native protocol with clickhouse-driver.
+"""The server backend: a ClickHouse server, queried natively with clickhouse-driver.
 
-Works with Debian's 18.16 server and with 24.8+ alike. The 18.16 native protocol does not take
-inline ``FORMAT JSONEachRow`` data, so the spool's JSON lines are parsed here and sent as one native
-block. One client per thread (a client is not thread-safe); a reader store sets ``readonly=1``.
+Works with Debian's 18.16 server and with 24.8+ alike. Inserts go to the server's HTTP port as the
+spool's JSONEachRow bytes, unchanged: the 18.16 native protocol does not take inline data, and
+parsing every line in Python to build a native block cost the collector a third of its CPU. One
+client and one HTTP connection per thread (neither is thread-safe); a reader store sets
+``readonly=1``.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
-import orjson
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
@@ -44,6 +48,9 @@ class ClickHouseStore(EventStore):
         self.readonly = readonly
         self._target = target
         self._local = threading.local()
+        credentials = base64.b64encode(f"{target.user}:{target.password}".encode()).decode()
+        self._http_headers = {"Authorization": f"Basic {credentials}",
+                              "Content-Type": "application/x-ndjson"}
 
     def _client(self, database: str | None = None) -> Client:
         client = getattr(self._local, "client", None)
@@ -87,11 +94,28 @@ class ClickHouseStore(EventStore):
         self._execute(render(sql, params), name="command")
 
     def insert_json_lines(self, table: str, data: bytes, rows: int) -> None:
-        if rows:
-            parsed = [orjson.loads(line) for line in data.splitlines() if line]
-            # Every row of a batch has the columns of the first; the others take their defaults.
-            columns = ", ".join(f"`{c}`" for c in parsed[0])
-            self._execute(f"INSERT INTO {table} ({columns}) VALUES", parsed, name=f"insert into {table}")
+        if not rows:
+            return
+        query = quote(f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow")
+        conn = getattr(self._local, "http", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(self._target.host, self._target.http_port, timeout=60)
+            self._local.http = conn
+        try:
+            conn.request("POST", f"/?query={query}", body=data, headers=self._http_headers)
+            response = conn.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            where = f"{self._target.host}:{self._target.http_port}"
+            raise StoreUnavailable(f"ClickHouse at {where} (HTTP) is unreachable ({exc}); check "
+                                   "ODNOS_CLICKHOUSE_URL and its http_port") from None
+        if response.status != 200:
+            message = answer.decode("utf-8", "replace").strip()[:500]
+            if response.status in (401, 403) or "Code: 192" in message or "Code: 193" in message:
+                raise StoreUnavailable(f"ClickHouse at {self._where()} refused the login: check the "
+                                       "user and password in ODNOS_CLICKHOUSE_URL")
+            raise QueryError(f"insert into {table} failed: {message}")
 
     def ping(self) -> None:
         self._execute("SELECT 1", name="ping")
@@ -109,3 +133,7 @@ class ClickHouseStore(EventStore):
         if client is not None:
             client.disconnect()
             self._local.client = None
+        conn = getattr(self._local, "http", None)
+        if conn is not None:
+            conn.close()
+            self._local.http = None
