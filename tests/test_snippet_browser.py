@@ -6,12 +6,25 @@ then hold exactly those events, with engaged time, scroll depth and the visitor 
 contact. A host page whose own scripts throw, and a collector that is down, never see the snippet
 break the page.
 
-Engaged time in headless Chromium: ``document.hasFocus()`` is true and ``visibilityState`` is
-"visible" from the first load on (no focus emulation needed), so a page counts as engaged for all
-the time it is open, and leaving it (``driver.get`` to another page: ``visibilitychange`` to
-hidden, then ``pagehide``) sends its one engagement report. The tests assert that this report's
-``engaged_ms`` is at least the time the test deliberately stayed, and at most the time between the
-page's pageview and the report.
+Engaged time in headless Chromium (156, new headless): pages are "visible" and, most of the time,
+focused, so a page counts as engaged for all the time it is open (the snippet has no idle timer).
+Two findings shaped this module:
+
+- A new document sometimes starts with ``document.hasFocus()`` false (about 1 load in 8 here);
+  usually a window ``focus`` event follows within 50 ms, but sometimes focus arrives with no
+  event at all. The snippet samples focus only at its start and on focus, blur and visibility
+  events, so such a page reports ``engaged_ms: 0`` however long it is looked at (caught here on
+  /app in 3 runs of 50, with the page's own focus probe showing no focus event at all). The tests
+  therefore turn on DevTools' focus emulation (``Emulation.setFocusEmulationEnabled``: the page
+  always has focus, as a person's window would) and check on each page that the snippet started
+  focused; the weakness itself is reported to the snippet's owners, not hidden.
+- Leaving a page by navigation fires ``pagehide`` while the page is still "visible", then
+  ``visibilitychange`` to hidden: an order the jsdom tests did not cover (the snippet used to send
+  a second report of the milliseconds in between). The exact event list holds one engagement
+  report per page.
+
+Each ``engaged_ms`` is bounded by the time the test stayed on the page (below) and the time since
+the test opened it (above).
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.fixtures.browser import OTHER_HOST, SITE_HOST, ScriptHost, SiteServer, browser  # noqa: F401
+from tests.fixtures.browser import OTHER_HOST, SITE_HOST, ScriptHost, SiteServer, chromium
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tracker.contacts import contact_id_for
 from tracker.settings import ClickHouseTarget
@@ -37,7 +50,7 @@ pytestmark = [pytest.mark.server, pytest.mark.browser]
 
 KEYS = ["browser-key-" + "k" * 24]
 COLUMNS = ("name, pathname, url, referrer, engaged_ms, scroll, contact_id, visitor_id, session_id, "
-           "props.key AS prop_keys, props.value AS prop_values, is_bot, browser, ts, ts_ms")
+           "props.key AS prop_keys, props.value AS prop_values, is_bot, is_machine, browser, ts, ts_ms")
 
 
 @dataclass
@@ -61,14 +74,15 @@ class Collector:
         return sorted(found, key=lambda r: (r["ts"], r["ts_ms"], r["name"] == "pageview"))
 
     def visit(self, visitor: str, expected: int) -> list[dict]:
-        return self.rows("site_id = %(s)s AND visitor_id = %(v)s", {"s": self.site_id, "v": visitor}, expected)
+        return self.rows("site_id = %(s)s AND visitor_id = %(v)s", {"s": self.site_id, "v": visitor},
+                         expected)
 
 
 @pytest.fixture(scope="module")
 def collector(clickhouse_server, tmp_path_factory) -> Collector:
     data = tmp_path_factory.mktemp("browser-collector")
     database = "browser_" + uuid.uuid4().hex[:8]
-    env = odnos_env(data, ODNOS_CLICKHOUSE_URL=f"{clickhouse_server.url}/{database}",
+    env = odnos_env(data, ODNOS_CLICKHOUSE_URL=clickhouse_server.url_for(database),
                     ODNOS_SECRET_KEYS=",".join(KEYS), ODNOS_BATCH_INTERVAL="0.05")
     added = run_odnos("site", "add", "Shop", "--domain", SITE_HOST, env=env)
     assert added.returncode == 0, added.stderr
@@ -79,6 +93,12 @@ def collector(clickhouse_server, tmp_path_factory) -> Collector:
     yield Collector(server, store, site_id)
     server.stop()
     store.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    """A fresh headless Chromium per test: a new profile, so a new visitor."""
+    yield from chromium(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +119,7 @@ def script_host(site: SiteServer) -> ScriptHost:
 
 def wait_for_snippet(driver, timeout: float = 10) -> None:
     """Until the snippet has started on the current page (its API replaced any stub)."""
-    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+    WebDriverWait(driver, timeout, poll_frequency=0.02).until(
         lambda d: d.execute_script("return !!(window.odnos && window.odnos.track)"))
 
 
@@ -109,31 +129,45 @@ def severe(entries: list[dict]) -> list[tuple[str, str]]:
 
 def test_a_visit_end_to_end(browser, collector: Collector, site: SiteServer, tmp_path: Path) -> None:
     driver = browser
+    opened = {}  # when the test opened each page, in ms: no page is engaged for longer than it is open
+    stayed = {}  # how long the test stayed on a page after it had focus, in ms: it is engaged at least that
+    probes = {}  # what each document saw of focus and visibility (site/probe.js), for failure messages
+
+    def stay(path: str, seconds: float) -> None:
+        start = time.monotonic()
+        time.sleep(seconds)
+        stayed[path] = (time.monotonic() - start) * 1000
+
     # 1. A long page: scroll down (real wheel input), back up, stay a few seconds.
+    opened["/long"] = _now()
     driver.get(site.url("/long"))
     wait_for_snippet(driver)
     visitor = driver.execute_script("return localStorage.odnos_vid")
     assert visitor
-    assert driver.execute_script("return [document.hasFocus(), document.visibilityState]") == [True, "visible"]
+    assert driver.execute_script("return [document.hasFocus(), document.visibilityState]") == [
+        True, "visible"]
     ActionChains(driver).scroll_by_amount(0, 1800).perform()
     WebDriverWait(driver, 5, 0.05).until(lambda d: d.execute_script("return scrollY") >= 1800)
-    depth = driver.execute_script(
-        "return Math.min(100, Math.round((scrollY + innerHeight) / document.documentElement.scrollHeight * 100))")
+    depth = driver.execute_script("return Math.min(100, Math.round("
+                                  "(scrollY + innerHeight) / document.documentElement.scrollHeight * 100))")
     assert 0 < depth < 100
     driver.save_screenshot(str(tmp_path / "long-page.png"))
     driver.execute_script("scrollTo(0, 0)")  # the report keeps the deepest point seen
-    stayed = time.monotonic()
-    time.sleep(2.5)
-    stayed = time.monotonic() - stayed
+    stay("/long", 2.5)
+    probes["/long"] = driver.execute_script("return probe")
 
     # 2. The SPA: its page, a pushState route, a custom event, a download, an outbound link.
+    opened["/app"] = _now()
     driver.get(site.url("/app"))
     wait_for_snippet(driver)
+    stay("/app", 0.2)
+    opened["/app/pricing"] = _now()
     driver.find_element(By.ID, "to-pricing").click()
     assert driver.find_element(By.ID, "view").text == "Pricing"
     assert driver.current_url == site.url("/app/pricing")
     driver.find_element(By.ID, "signup").click()
     driver.find_element(By.ID, "download").click()
+    probes["/app"] = probes["/app/pricing"] = driver.execute_script("return probe")
     driver.find_element(By.ID, "outbound").click()
     WebDriverWait(driver, 10, 0.05).until(lambda d: d.find_elements(By.ID, "elsewhere"))
 
@@ -142,20 +176,22 @@ def test_a_visit_end_to_end(browser, collector: Collector, site: SiteServer, tmp
     contact = contact_id_for(f"{visitor}@example.com")
     message = "camp-browser." + uuid.uuid4().hex[:8]
     # Issued a minute ago: a click within 10 s of the send is a link scanner's, with no hand-off.
-    token = TokenCodec(KEYS, clock=lambda: time.time() - 60).click(contact, message, "7", site.url("/landing"))
+    codec = TokenCodec(KEYS, clock=lambda: time.time() - 60)
+    token = codec.click(contact, message, "7", site.url("/landing"))
+    opened["/landing"] = _now()
     driver.get(f"{collector.server.url}/c/{token}")
     wait_for_snippet(driver)
     assert driver.current_url == site.url("/landing")
     [landed] = [path for method, host, path in site.requests if path.startswith("/landing")]
-    assert landed.startswith("/landing?_odn=") and "&" not in landed
+    assert landed.startswith("/landing?_odn=") and "&" not in landed  # the collector's redirect
+    assert TokenCodec(KEYS).read_handoff(landed.removeprefix("/landing?_odn=")) == contact
+    stay("/landing", 0.2)
+    probes["/landing"] = driver.execute_script("return probe")
     driver.get("about:blank")  # leave the landing page: its engagement report
+    logged = severe(driver.get_log("browser"))
 
     # ClickHouse: exactly this visit, in order.
     rows = collector.visit(visitor, 11)
-    for r in rows: print(r["name"], r["pathname"], r["referrer"], r["engaged_ms"], r["scroll"], _ms(r), r["prop_values"])
-    for r in collector.rows("site_id = %(s)s", {"s": collector.site_id}, 1): print("ALL", r["name"], r["pathname"], r["visitor_id"], r["session_id"], _ms(r))
-    print("visitor", visitor)
-    print("OUT", "".join(collector.server.output)[-3000:])
     app = site.url("/app")
     assert [(r["name"], r["pathname"], r["referrer"]) for r in rows] == [
         ("pageview", "/long", ""),
@@ -169,7 +205,7 @@ def test_a_visit_end_to_end(browser, collector: Collector, site: SiteServer, tmp
         ("engagement", "/app/pricing", ""),
         ("pageview", "/landing", ""),
         ("engagement", "/landing", ""),
-    ]
+    ], f"browser console: {logged}"
     assert {(r["browser"], r["is_bot"]) for r in rows} == {("Chrome", 0)}
     assert len({r["session_id"] for r in rows}) == 1 and rows[0]["session_id"]
     assert all("_odn" not in r["url"] for r in rows)
@@ -181,10 +217,13 @@ def test_a_visit_end_to_end(browser, collector: Collector, site: SiteServer, tmp
 
     engagements = {r["pathname"]: r for r in rows if r["name"] == "engagement"}
     pageviews = {r["pathname"]: r for r in rows if r["name"] == "pageview"}
+    assert engagements.keys() == opened.keys()
+    for path, probe in probes.items():  # each page was focused and visible when the snippet started
+        assert [p[2:] for p in probe if p[0] == "snippet started"] == [[True, "visible"]], (path, probe)
     for path, engagement in engagements.items():
-        opened = _ms(pageviews[path])
-        assert 0 < engagement["engaged_ms"] <= _ms(engagement) - opened, path
-    assert engagements["/long"]["engaged_ms"] >= stayed * 1000 - 5  # the whole stay counted
+        engaged = engagement["engaged_ms"]
+        assert 0 < engaged <= _ms(engagement) - opened[path], (path, probes[path])
+        assert engaged >= stayed.get(path, 0) - 2, (path, probes[path])  # 2 ms: two clocks, rounded apart
     assert engagements["/long"]["scroll"] == depth
     assert {engagements[p]["scroll"] for p in ("/app", "/app/pricing", "/landing")} == {100}  # short pages
 
@@ -196,13 +235,20 @@ def test_a_visit_end_to_end(browser, collector: Collector, site: SiteServer, tmp
         {"s": collector.site_id, "v": visitor}).rows
     assert linked == [(contact, "email_link")]
     [click] = collector.rows("message_id = %(m)s", {"m": message}, 1)
-    assert (click["name"], click["contact_id"], click["is_bot"]) == ("email_click", contact, 0)
+    assert (click["name"], click["contact_id"], click["is_machine"]) == ("email_click", contact, 0)
 
-    assert severe(driver.get_log("browser")) == []
+    # The console's only error is Chromium's own warning about an http download, not the snippet's.
+    assert logged == [
+        ("other", f"{site.url('/app/pricing')} - The file at '{site.url('/files/report.pdf')}' was loaded "
+                  "over an insecure connection. This file should be served over HTTPS.")]
 
 
 def _ms(row: dict) -> int:
     return int(row["ts"].timestamp()) * 1000 + row["ts_ms"]
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 def test_a_page_whose_own_scripts_throw(browser, collector: Collector, site: SiteServer) -> None:
@@ -231,12 +277,13 @@ def test_a_page_whose_own_scripts_throw(browser, collector: Collector, site: Sit
 
 @pytest.mark.parametrize("transport", ["beacon", "fetch"])
 def test_a_collector_that_is_down(browser, site: SiteServer, script_host: ScriptHost, transport: str) -> None:
+    """The collector is down behind a cached s.js; with ``fetch``, sendBeacon refuses (fetch fallback)."""
     driver = browser
     # The browser caches s.js (as a visitor's browser would), then its collector goes down.
     driver.get(site.url("/warm"))
     WebDriverWait(driver, 10, 0.05).until(lambda d: d.find_elements(By.ID, "warm"))
     script_host.stop()
-    driver.get_log("browser")
+    assert severe(driver.get_log("browser")) == []
 
     driver.get(site.url(f"/down?transport={transport}"))
     wait_for_snippet(driver)  # the snippet runs, from the cache
@@ -244,10 +291,27 @@ def test_a_collector_that_is_down(browser, site: SiteServer, script_host: Script
     driver.find_element(By.ID, "signup").click()
     driver.find_element(By.ID, "to-pricing").click()
     driver.find_element(By.ID, "download").click()
-    assert driver.find_element(By.ID, "clicks").text == "2"  # the page's own code works
+    # The page's own code works, the URL changed, and every send reached a transport: pageview,
+    # two signups, engagement and pageview for the SPA route, download.
+    assert driver.find_element(By.ID, "clicks").text == "2"
     assert driver.current_url == site.url("/down/pricing")
+    assert driver.execute_script("return transports") == (
+        {"beacon": 6, "fetch": 0} if transport == "beacon" else {"beacon": 6, "fetch": 6})
+
+    # The console holds what the browser itself logs for each failed request, and Chromium's
+    # warning about the http download; no uncaught error, no unhandled rejection.
+    refused = ("network", f"{script_host.url}/e - Failed to load resource: net::ERR_CONNECTION_REFUSED")
+    insecure = ("other", f"{site.url('/down/pricing')} - The file at '{site.url('/files/report.pdf')}' was "
+                         "loaded over an insecure connection. This file should be served over HTTPS.")
+    logged = []
+    deadline = time.monotonic() + 10
+    while len(logged) < 7 and time.monotonic() < deadline:
+        logged += severe(driver.get_log("browser"))
+        time.sleep(0.05)
+    time.sleep(0.3)
+    logged += severe(driver.get_log("browser"))
+    assert sorted(logged) == sorted([refused] * 6 + [insecure])
     assert driver.execute_script("return pageErrors") == []
-    logged = driver.get_log("browser")
-    driver.get("about:blank")
-    print(transport, logged, driver.get_log("browser"))
-    assert [m for m, _, path in script_host.requests if path.startswith("/e")] == []
+    driver.get("about:blank")  # the engagement report on leaving fails too, silently
+    assert severe(driver.get_log("browser")) == []
+    assert [r for r in script_host.requests if r[0] != "GET"] == []  # nothing got through

@@ -85,12 +85,15 @@ export function start(win, script, now) {
   let current // URL of the page last counted; falsy before the first pageview of a load
   let pageIds // ids sent with that pageview; its engagement reports under the same ones
 
-  // Closes the running stretch, then decides whether the next one counts.
-  const update = () => {
+  // Closes the running stretch, then decides whether the next one counts. A page can gain focus
+  // without a focus event (seen in Chromium): a stretch closed by leaving (no event) also counts
+  // when the page is focused and visible at that moment.
+  const update = (event) => {
     const t = now()
-    if (engaged) ms += t - since
+    const now_engaged = doc.hasFocus() && doc.visibilityState == 'visible'
+    if (engaged || (now_engaged && !event)) ms += t - since
     since = t
-    engaged = doc.hasFocus() && doc.visibilityState == 'visible'
+    engaged = now_engaged
   }
   // Bottom of the viewport as a share of the document; a page shorter than the window is fully
   // seen (100). `|| 0` turns the 0/0 of an empty document into 0, not NaN.
@@ -114,8 +117,13 @@ export function start(win, script, now) {
   on(win, 'focus', update)
   on(win, 'blur', update)
   on(win, 'scroll', depth) // scroll events cannot be cancelled: no need to mark it passive
-  on(doc, 'visibilitychange', () => (doc.visibilityState == 'hidden' ? leave : update)())
-  on(win, 'pagehide', leave)
+  on(doc, 'visibilitychange', (e) => (doc.visibilityState == 'hidden' ? leave : update)(e))
+  // A navigation fires pagehide while the page is still "visible", then visibilitychange: stop
+  // the stretch here, or that event would report the few milliseconds in between a second time.
+  on(win, 'pagehide', () => {
+    leave()
+    engaged = 0
+  })
 
   // Counts a pageview when the URL changed, after reporting the engagement of the previous page.
   // The first one of a load carries document.referrer; an SPA navigation carries the previous

@@ -52,6 +52,18 @@ test('hidden then pagehide sends one engagement, not a second one with zero time
   assert.deepEqual(page.names(), ['pageview', 'engagement'])
 })
 
+test('pagehide then hidden (the order of a real navigation) sends one engagement', () => {
+  const page = open()
+  page.advance(2500)
+  page.pagehide()
+  page.advance(3)
+  page.hide()
+  assert.deepEqual(
+    engagements(page).map((e) => e.engaged_ms),
+    [2500],
+  )
+})
+
 test('a page left without any engaged time reports zero once', () => {
   const page = open()
   page.blur()
@@ -150,4 +162,12 @@ test('engagement keeps the ids of its pageview and is not session activity', () 
   assert.equal(later.name, 'pageview')
   assert.notEqual(later.session, view.session, 'the report did not keep the old session alive')
   assert.equal(later.visitor, view.visitor)
+})
+
+test('focus gained without a focus event still counts when the page is left', () => {
+  const page = open({ initial: { visible: true, focused: false } })
+  page.state.focused = true // Chromium can focus a new page without firing focus
+  page.advance(2000)
+  page.win.history.pushState({}, '', '/next')
+  assert.equal(engagements(page)[0].engaged_ms, 2000)
 })
