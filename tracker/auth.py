@@ -1,9 +1,9 @@
-"""Who may see what: a session login for people, API keys for programs, on every private route.
+"""Who may see what: a session login for the people who use the dashboard.
 
-``login_required`` guards dashboard pages (a browser is sent to the login form); ``api_auth`` guards
-API routes and accepts either a logged-in session or ``Authorization: Bearer odn_...``, answering a
-JSON 401 otherwise. Passwords and keys are checked by ``tracker.control``; the session cookie is
-signed with the newest key (older keys still verify, so rotation logs nobody out).
+``login_required`` guards every dashboard page (a browser is sent to the login form and back).
+Passwords are checked by ``tracker.control.users``; the session cookie is signed with the newest
+key (older keys still verify, so rotation logs nobody out). API keys (``tracker.control.api_keys``)
+will guard the API routes when they land.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
-from tracker.control.api_keys import verify_api_key
 from tracker.control.users import check_password
 
 bp = Blueprint("auth", __name__)
@@ -34,25 +33,6 @@ def login_required(view: Callable) -> Callable:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         g.user_email = session.get("email")
         return view(*args, **kwargs)
-
-    return wrapped
-
-
-def api_auth(view: Callable) -> Callable:
-    """Allow a logged-in session or a valid API key; otherwise a JSON 401."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if "user_id" in session:
-            return view(*args, **kwargs)
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            with _runtime().control.session() as db:
-                key = verify_api_key(db, header[7:].strip())
-            if key is not None:
-                return view(*args, **kwargs)
-        return jsonify({"error": {"code": "unauthorized", "message": "log in, or send an API key as "
-                                  "'Authorization: Bearer odn_...'"}}), 401
 
     return wrapped
 

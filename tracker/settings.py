@@ -189,10 +189,6 @@ class Settings:
             env[setting.env] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         return env
 
-    def replace(self, **changes: Any) -> Settings:
-        return Settings({**self._values, **{k: _parse(_BY_NAME[k], v, "override") for k, v in
-                                            changes.items()}})
-
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
