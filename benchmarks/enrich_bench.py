@@ -156,7 +156,7 @@ def main() -> None:
     per_call("SessionTracker.assign", lambda _: tracker.assign(1, pairs[rnd.randrange(5000)], now), ips)
     per_call(
         "classify_click (UA cached)",
-        lambda ua: email_machines.classify_click(ua, "GET", now - 600, now, ua[-12:], "l1"),
+        lambda ua: email_machines.classify_click(ua, "GET", now - 600, now, ua[-12:], "l1", "c1"),
         mixed,
     )
 

@@ -120,3 +120,35 @@ def test_demo_then_serve_shows_the_data_behind_a_login(tmp_path: Path) -> None:
             {"email": email, "password": password}).encode()).read().decode()
         assert f'<b id="pageviews">{pageviews:,}</b>' in home
         assert "Demo Shop" in home
+
+
+def test_link_and_pixel_carry_the_send_time_given_and_unknown_without(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from tracker.tokens import TokenCodec
+
+    key = "cli-key-" + "k" * 24
+    env = odnos_env(tmp_path, ODNOS_SECRET_KEYS=key, ODNOS_PUBLIC_URL="https://t.example.com")
+    codec = TokenCodec([key])
+
+    def token(*args: str) -> str:
+        made = run_odnos(*args, env=env)
+        assert made.returncode == 0, made.stderr
+        url = made.stdout.strip().splitlines()[-1]
+        assert url.startswith("https://t.example.com/")
+        return url.rsplit("/", 1)[1]
+
+    link = ["link", "--email", "ann@example.com", "--campaign", "spring", "https://shop.example.com/"]
+    pixel = ["pixel", "--email", "ann@example.com", "--campaign", "spring"]
+    assert codec.read_click(token(*link)).sent_at is None  # unknown, not the moment the link was made
+    assert codec.read_open(token(*pixel)).sent_at is None
+    send = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    unix = int(send.timestamp())
+    in_paris = send.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat()  # e.g. ...T11:00:00+02:00
+    assert codec.read_click(token(*link, "--sent-at", send.strftime("%Y-%m-%dT%H:%M:%SZ"))).sent_at == unix
+    assert codec.read_open(token(*pixel, "--sent-at", in_paris)).sent_at == unix
+    assert codec.read_click(token(*link, "--sent-at", str(unix))).sent_at == unix
+    for bad, fragment in (("tomorrow", "--sent-at"), (send.strftime("%Y-%m-%dT%H:%M:%S"), "UTC offset"),
+                          ("2099-01-01T00:00:00Z", "days")):
+        _assert_clean_error(run_odnos(*link, "--sent-at", bad, env=env), fragment)
+        _assert_clean_error(run_odnos(*pixel, "--sent-at", bad, env=env), fragment)

@@ -11,7 +11,6 @@ import http.client
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,83 +18,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.collector import CHROME, NEW_KEY, OLD_KEY, Collector, running_collector
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tracker.contacts import contact_id_for
 from tracker.control.consent import is_suppressed
-from tracker.control.db import ControlPlane
 from tracker.control.sites import get_site
-from tracker.settings import ClickHouseTarget
-from tracker.store.clickhouse_store import ClickHouseStore
 from tracker.tokens import TokenCodec, identify_hash
 
 pytestmark = pytest.mark.server
 
-NEW_KEY, OLD_KEY = "new-key-" + "n" * 24, "old-key-" + "o" * 24
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/131.0.0.0 Safari/537.36")
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Mobile/15E148")
 
 
-@dataclass
-class Collector:
-    server: OdnosServer
-    store: ClickHouseStore
-    control: ControlPlane
-    site_id: str
-    codec: TokenCodec
-
-    def request(self, method: str, path: str, body: bytes | str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
-        if isinstance(body, str):
-            body = body.encode()
-        conn.request(method, path, body=body, headers={"User-Agent": CHROME, **(headers or {})})
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-
-    def post(self, payload: object, content_type: str = "text/plain", **headers: str):
-        body = payload if isinstance(payload, bytes | str) else json.dumps(payload)
-        return self.request("POST", "/e", body, {"Content-Type": content_type, **headers})
-
-    def event(self, marker: str, **fields: object) -> dict:
-        return {"site": self.site_id, "name": "pageview", "url": "https://shop.example.com/",
-                "props": {"t": marker}, **fields}
-
-    def rows(self, where: str, params: dict, expected: int, columns: str = "*") -> list[dict]:
-        """Wait until ``expected`` rows match (the writer batches), then return them."""
-        deadline = time.monotonic() + 15
-        while True:
-            result = self.store.query(f"SELECT {columns} FROM events WHERE {where} ORDER BY ts, ts_ms",
-                                      params)
-            if len(result.rows) >= expected or time.monotonic() > deadline:
-                return result.dicts()
-            time.sleep(0.1)
-
-    def marked(self, marker: str, expected: int) -> list[dict]:
-        return self.rows("props.value[indexOf(props.key, 't')] = %(m)s", {"m": marker}, expected)
-
-
 @pytest.fixture(scope="module")
 def collector(clickhouse_server, tmp_path_factory) -> Collector:
-    data = tmp_path_factory.mktemp("collector")
-    database = "collector_" + uuid.uuid4().hex[:8]
-    env = odnos_env(data, ODNOS_CLICKHOUSE_URL=clickhouse_server.url_for(database),
-                    ODNOS_SECRET_KEYS=f"{NEW_KEY},{OLD_KEY}", ODNOS_BATCH_INTERVAL="0.05",
-                    ODNOS_PUBLIC_URL="http://t.example.test")
-    added = run_odnos("site", "add", "Shop", "--domain", "shop.example.com", env=env)
-    assert added.returncode == 0, added.stderr
-    site_id = added.stdout.strip().splitlines()[-1]
-    server = OdnosServer(env, "collector", extra_args=("--workers", "1")).start()
-    store = ClickHouseStore(ClickHouseTarget(embedded=False, database=database, host="127.0.0.1",
-                                             port=clickhouse_server.tcp_port))
-    control = ControlPlane(f"sqlite:///{Path(data) / 'odnos.sqlite3'}")
-    yield Collector(server, store, control, site_id, TokenCodec([NEW_KEY, OLD_KEY]))
-    server.stop()
-    store.close()
-    control.dispose()
+    with running_collector(clickhouse_server, tmp_path_factory.mktemp("collector")) as running:
+        yield running
 
 
 def _marker() -> str:
@@ -213,6 +152,64 @@ def test_gif_fallback_for_pages_without_javascript(collector: Collector) -> None
     assert row["pathname"] == "/nojs"
     status, _, data = collector.request("GET", "/e.gif?site=x&bogus=1")
     assert status == 400 and json.loads(data)["error"]["code"] == "bad_event"
+
+
+def test_whole_number_floats_land_as_integers_and_block_nothing(collector: Collector) -> None:
+    """A JSON ``50.0`` passes the schema as an integer: it must be stored as 50, not stall the writer."""
+    m = _marker()
+    sent_ms = int(time.time() * 1000) - 7000
+    status, _, body = collector.post(collector.event(m, name="engagement", scroll=50.0, engaged_ms=1000.0,
+                                                     ts=float(sent_ms)))
+    assert (status, json.loads(body)) == (202, {"ok": True, "accepted": 1})
+    for n in range(20):
+        status, _, _ = collector.post(collector.event(m, url=f"https://shop.example.com/{n}", scroll=n))
+        assert status == 202
+    rows = collector.marked(m, 21)
+    assert sorted(r["scroll"] for r in rows) == sorted([50, *range(20)])
+    [engagement] = [r for r in rows if r["name"] == "engagement"]
+    assert (engagement["scroll"], engagement["engaged_ms"]) == (50, 1000)
+    assert abs(engagement["ts"].timestamp() + engagement["ts_ms"] / 1000 - sent_ms / 1000) < 0.002
+    ingestion = collector.health()["ingestion"]
+    assert (ingestion["failures"], ingestion["dead_letter_rows"]) == (0, 0)
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("scroll=%C2%B2", "scroll"),  # superscript two: str.isdigit() says yes, int() says no
+    ("engaged_ms=%D9%A3%D9%A0", "engaged_ms"),  # Arabic-Indic digits: int() would take them
+    ("ts=%EF%BC%91%EF%BC%92", "ts"),  # fullwidth digits
+    ("scroll=" + "9" * 5000, "scroll"),  # past Python's int-string limit
+    ("ts=" + "9" * 400, "ts"),  # beyond any float: the pipeline would overflow
+    ("ts=99999999999999", "ts"),  # past the last second a DateTime column holds
+    ("engaged_ms=-5", "engaged_ms"),
+    ("scroll=5.0", "scroll"),
+])
+def test_gif_numbers_are_ascii_digits_within_range(collector: Collector, query: str, field: str) -> None:
+    logged = len(collector.server.output)
+    base = f"site={collector.site_id}&name=pageview&url=https%3A%2F%2Fshop.example.com%2F"
+    status, headers, data = collector.request("GET", f"/e.gif?{base}&{query}")
+    assert (status, headers["content-type"]) == (400, "application/json"), data[:300]
+    error = json.loads(data)["error"]
+    assert error["code"] == "bad_event" and field in error["message"]
+    assert not any("Traceback" in line for line in collector.server.output[logged:])
+
+
+def test_gif_numbers_land(collector: Collector) -> None:
+    m = _marker()
+    sent_ms = int(time.time() * 1000) - 3000
+    query = (f"site={collector.site_id}&name=engagement&url=https%3A%2F%2Fshop.example.com%2Fg"
+             f"&props=%7B%22t%22%3A%22{m}%22%7D&scroll=0075&engaged_ms=86400000&ts={sent_ms}")
+    assert collector.request("GET", "/e.gif?" + query)[0] == 200
+    [row] = collector.marked(m, 1)
+    assert (row["scroll"], row["engaged_ms"]) == (75, 86_400_000)
+    assert abs(row["ts"].timestamp() + row["ts_ms"] / 1000 - sent_ms / 1000) < 0.002
+
+
+def test_beacon_ts_has_a_maximum(collector: Collector) -> None:
+    m = _marker()
+    for ts in (10**19, 10**30, 4294967296000):
+        status, _, data = collector.post(collector.event(m, ts=ts))
+        assert status == 400 and "ts" in json.loads(data)["error"]["message"], ts
+    assert collector.post(collector.event(m, ts=4294967295999))[0] == 202  # the column's last second
 
 
 # -- identity ---------------------------------------------------------------------------------------

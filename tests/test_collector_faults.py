@@ -335,3 +335,94 @@ def test_full_spool_answers_503_then_recovers(setup, clickhouse: ClickHouseServe
     assert status == 202, "the collector still refuses events after ClickHouse came back"
     counts = wait_landed(clickhouse, acked | {n})
     assert_exactly_once(counts, acked | {n})
+
+
+def test_unsubscribe_with_a_full_spool_shows_the_page_and_its_event_lands_later(
+        setup, clickhouse: ClickHouseServer) -> None:
+    """The suppression is the authority, and its event is not lost when the spool cannot take it."""
+    import uuid
+
+    from tracker.tokens import TokenCodec
+
+    key = "unsubscribe-faults-" + "k" * 20
+    s = setup(ODNOS_SPOOL_MAX_BYTES="64K", ODNOS_BATCH_INTERVAL="0.2", ODNOS_SECRET_KEYS=key)
+    server = s.start(workers=1)
+    clickhouse.stop()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    status, n = 202, 0
+    while status == 202 and n < 5000:  # fill the spool until beacons get 503
+        conn.request("POST", "/e", body=event(s.site, n), headers={"Content-Type": "text/plain"})
+        response = conn.getresponse()
+        response.read()
+        status, n = response.status, n + 1
+    assert status == 503, f"the spool never filled ({n} beacons accepted)"
+
+    codec = TokenCodec([key])
+    page, one_click = f"c-page-{uuid.uuid4().hex[:8]}", f"c-click-{uuid.uuid4().hex[:8]}"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    conn.request("POST", f"/u/{codec.unsubscribe(page, 'news')}", body="confirm=yes", headers=form)
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 200 and b'id="done"' in body, (response.status, body[:300])
+    assert response.getheader("Content-Type").startswith("text/html")
+    conn.request("POST", f"/u/{codec.unsubscribe(one_click)}", body="List-Unsubscribe=One-Click",
+                 headers=form)
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 200 and json.loads(body) == {"ok": True, "unsubscribed": True}, body[:300]
+    # Asked again while the first event still waits: effective already, and no second event.
+    conn.request("POST", f"/u/{codec.unsubscribe(page, 'news')}", body="confirm=yes", headers=form)
+    response = conn.getresponse()
+    assert response.status == 200 and b'id="done"' in response.read()
+    conn.close()
+
+    clickhouse.start()
+    client = Client(host="127.0.0.1", port=clickhouse.tcp_port, connect_timeout=2, send_receive_timeout=10)
+    sql = (f"SELECT contact_id, props.value[indexOf(props.key, 'list')], count() FROM {DATABASE}.events "
+           "WHERE name = 'unsubscribe' GROUP BY contact_id, props.value[indexOf(props.key, 'list')]")
+    deadline, rows = time.monotonic() + 60, []
+    try:
+        while time.monotonic() < deadline:
+            try:
+                rows = client.execute(sql)
+            except Exception:  # noqa: BLE001 - the server may still be starting
+                rows = []
+            if len(rows) == 2:
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # a late duplicate would land by now
+        rows = client.execute(sql)
+    finally:
+        client.disconnect()
+    assert sorted(rows) == sorted([(page, "news", 1), (one_click, "", 1)]), rows
+
+
+def test_an_unsubscribe_event_a_dead_worker_left_pending_lands_after_a_restart(
+        setup, clickhouse: ClickHouseServer) -> None:
+    """A worker killed between committing the suppression and queueing its event leaves the event in
+    the suppression row; the next worker to start queues it (once)."""
+    from tracker.control.consent import suppress
+    from tracker.control.db import ControlPlane
+    from tracker.events import event_row
+
+    s = setup(ODNOS_BATCH_INTERVAL="0.2")
+    control = ControlPlane(f"sqlite:///{s.data_dir / 'odnos.sqlite3'}")
+    try:
+        row = event_row("unsubscribe", time.time(), {"list": "news", "how": "page"}, source="unsubscribe",
+                        contact_id="c-left-pending", campaign_id="news")
+        assert suppress(control.sessions, "c-left-pending", "news", "page", row)
+    finally:
+        control.dispose()
+    s.start(workers=2)  # both workers look; only one may queue it
+    client = Client(host="127.0.0.1", port=clickhouse.tcp_port, connect_timeout=2, send_receive_timeout=10)
+    sql = f"SELECT toString(event_id) FROM {DATABASE}.events WHERE name = 'unsubscribe'"
+    deadline, ids = time.monotonic() + 40, []
+    try:
+        while time.monotonic() < deadline and not ids:
+            ids = client.execute(sql)
+            time.sleep(0.5)
+        time.sleep(3)
+        ids = client.execute(sql)
+    finally:
+        client.disconnect()
+    assert ids == [(row["event_id"],)]

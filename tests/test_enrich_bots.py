@@ -76,6 +76,14 @@ mobile  Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1
 mobile  Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.9.0
 mobile  Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/128.0.6613.127 Mobile Safari/537.36 Telegram-Android/11.1.3 (Google Pixel 8; Android 14; SDK 34; HIGH)
 mobile  Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 GoogleWv/1.0 (WKWebView) GeoSearch/343.0.695551749
+# Apps whose names or device fields hold words HTTP clients use as names: people all the same
+mobile  Mozilla/5.0 (Linux; Android 13; 22101316G Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.81 Mobile Safari/537.36 Instagram 356.0.0.41.101 Android (33/13; 440dpi; 1080x2400; Xiaomi/Redmi; 22101316G; ruby; mt6877; en_US; 655419374)
+desktop Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Ruby Rewards/3.4.0 Chrome/128.0.6613.186 Electron/32.1.2 Safari/537.36
+desktop Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Node Notes/2.1.0 Chrome/128.0.6613.186 Electron/32.1.2 Safari/537.36
+mobile  Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.81 Mobile Safari/537.36 Node (Google Pixel 8; Android 14; SDK 34)
+mobile  Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 You Got Mail/4.2.1
+mobile  Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Bun Bun Bakery/2.3 (iPhone15,3; iOS 18.1)
+desktop Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Java Academy/2.0.1 Chrome/128.0.6613.186 Electron/32.1.2 Safari/537.36
 # TVs and consoles: people, but neither desktop nor phone
 other   Mozilla/5.0 (SMART-TV; LINUX; Tizen 7.0) AppleWebKit/537.36 (KHTML, like Gecko) 94.0.4606.31/7.0 TV Safari/537.36
 other   Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0
@@ -103,6 +111,12 @@ def test_browser_list_is_large_enough_to_mean_something():
 def test_real_browsers_are_people_of_the_right_device_class(ua, expected):
     device = parse_device(ua)
     assert (device.is_bot, device.bot_reason, device.device) == (False, "", expected)
+
+
+def test_client_names_that_are_also_words_appear_in_real_browsers():
+    """Such words count as an HTTP client only as its product token (``got/11``) or as the whole agent."""
+    for word in (" got ", " node ", " ruby", " bun ", " java "):
+        assert any(word in ua.lower() for ua, _ in REAL_BROWSERS), word
 
 
 def test_empty_ua():
@@ -144,6 +158,23 @@ def test_headless(ua):
         "PostmanRuntime/7.39.0",
         "Mozilla/5.0 (Windows NT 10.0; Microsoft Windows 10.0.19045; en-US) PowerShell/7.4.2",
         "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.4291",
+        "got/11.8.2 (https://github.com/sindresorhus/got)",
+        "got (https://github.com/sindresorhus/got)",
+        "node",
+        "node/20.11.1",
+        "undici",
+        "node-fetch",
+        "Ruby",
+        "rest-client/2.1.0 (linux-gnu x86_64) ruby/3.2.2p53",
+        "Faraday v2.9.0",
+        "Bun/1.1.0",
+        "Deno/1.44.4",
+        "Dart/3.4 (dart:io)",
+        "axios/1.6.0",
+        "python-requests/2.31.0",
+        "curl/8.4.0",
+        "Java/1.8.0_402",
+        "Jakarta Commons-HttpClient/3.1",
     ],
 )
 def test_http_client(ua):

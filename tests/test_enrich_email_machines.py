@@ -40,9 +40,10 @@ def machine(reason: MachineReason) -> Verdict:
     return Verdict(True, reason)
 
 
-def click(ua: str = CHROME, method: str = "GET", now: float = LATER, link: str = "l1", **kw) -> Verdict:
+def click(ua: str = CHROME, method: str = "GET", now: float = LATER, link: str = "l1", contact: str = "c-1",
+          **kw) -> Verdict:
     kw.setdefault("bursts", BurstDetector())
-    return classify_click(ua, method, SENT, now, "msg-1", link, **kw)
+    return classify_click(ua, method, SENT, now, "msg-1", link, contact, **kw)
 
 
 # opens
@@ -85,7 +86,10 @@ def test_people_opening(ua):
 
 
 def test_without_a_send_time_timing_is_not_judged():
+    """A link made for another mail tool may not know the send: its signing time is not the send."""
     assert classify_open(IPHONE_MAIL, "GET", None, SENT) == HUMAN
+    verdict = classify_click(CHROME, "GET", None, SENT + 1, "msg-1", "l1", "c-1", bursts=BurstDetector())
+    assert verdict == HUMAN
 
 
 # clicks
@@ -155,17 +159,33 @@ def test_scanner_clicks_feed_the_burst_detector_too():
 def test_bursts_are_per_message():
     bursts = BurstDetector(window=2.0, min_links=3)
     for i, link in enumerate("abc"):
-        verdict = classify_click(CHROME, "GET", SENT, LATER + i * 0.1, f"msg-{i}", link, bursts=bursts)
+        verdict = classify_click(CHROME, "GET", SENT, LATER + i * 0.1, f"msg-{i}", link, "c-1", bursts=bursts)
         assert verdict == HUMAN
+
+
+def test_different_contacts_clicking_one_campaigns_links_within_a_second_are_people():
+    """`odnos link` names the campaign as the message, so many people share one message id."""
+    bursts = BurstDetector(window=2.0, min_links=3)
+    verdicts = [click(link=link, contact=f"c-{i}", now=LATER + i * 0.3, bursts=bursts)
+                for i, link in enumerate("abc")]
+    assert verdicts == [HUMAN] * 3
+
+
+def test_one_contacts_burst_is_seen_among_other_peoples_clicks():
+    bursts = BurstDetector(window=2.0, min_links=3)
+    clicks = [("scanned", "a"), ("ann", "b"), ("scanned", "b"), ("bob", "c"), ("scanned", "c"), ("ann", "a")]
+    verdicts = [click(link=link, contact=contact, now=LATER + i * 0.1, bursts=bursts)
+                for i, (contact, link) in enumerate(clicks)]
+    assert verdicts == [HUMAN, HUMAN, HUMAN, HUMAN, machine(MachineReason.BURST), HUMAN]
 
 
 def test_burst_detector_is_bounded():
     bursts = BurstDetector(window=2.0, min_links=3, max_messages=2)
-    bursts.hit("m1", "a", 0.0)
-    bursts.hit("m1", "b", 0.1)
-    bursts.hit("m2", "a", 0.2)
-    bursts.hit("m3", "a", 0.3)  # m1 is the least recently clicked: dropped
-    assert not bursts.hit("m1", "c", 0.4)
+    bursts.hit("m1", "c1", "a", 0.0)
+    bursts.hit("m1", "c1", "b", 0.1)
+    bursts.hit("m2", "c1", "a", 0.2)
+    bursts.hit("m1", "c2", "a", 0.3)  # (m1, c1) is the least recently clicked: dropped
+    assert not bursts.hit("m1", "c1", "c", 0.4)
 
 
 def test_burst_detector_is_thread_safe():
@@ -176,7 +196,7 @@ def test_burst_detector_is_thread_safe():
     def worker(n: int) -> None:
         start.wait()
         for i in range(10):
-            results.append(bursts.hit("m", f"link-{n}-{i}", 1.0))
+            results.append(bursts.hit("m", "c", f"link-{n}-{i}", 1.0))
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(10)]
     for t in threads:

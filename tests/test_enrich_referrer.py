@@ -105,6 +105,19 @@ def test_the_site_itself_is_internal(url):
     assert classify(url).source == "internal"
 
 
+def test_internal_matching_normalises_the_site_domains_like_the_site_check():
+    """Trailing dots, ports, case, www. and international names, on the referrer and the domain side."""
+    domains = ["WWW.Bücher.de.", "shop.example.org:8443"]
+    for url in ("https://xn--bcher-kva.de./a", "https://www.BÜCHER.de:8080/", "https://eu.shop.example.org/"):
+        assert classify_referrer(url, "cdn.example.net", domains).source == "internal", url
+    for url in ("https://bucher.de/", "https://evilbücher.de/", "https://example.org/"):
+        assert classify_referrer(url, "cdn.example.net", domains).source == "other", url
+
+
+def test_an_international_referrer_domain_is_stored_in_punycode():
+    assert classify("https://www.bücher.de/x") == Referrer("xn--bcher-kva.de", "other", "")
+
+
 def test_internal_beats_utm_email():
     assert classify("https://example.com/a", utm_medium="email").source == "internal"
 

@@ -1,13 +1,17 @@
-"""Cookieless visitor ids: keyed, daily, per site, and no salt I/O per hit."""
+"""Cookieless visitor ids: keyed, daily, per site, no salt I/O per hit, and hits go on while the
+salts' keeper is down."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 
 import pytest
 
 from tracker.enrich.visitor import MemorySaltSource, VisitorIds, day_of
+from tracker.errors import StoreUnavailable
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 NOON = dt.datetime(2025, 3, 10, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -84,3 +88,78 @@ def test_memory_salts_rotate_and_forget():
 def test_day_of_is_utc():
     assert day_of(dt.datetime(2025, 3, 10, 23, 59, 59, tzinfo=dt.UTC).timestamp()) == dt.date(2025, 3, 10)
     assert day_of(dt.datetime(2025, 3, 11, 0, 0, 0, tzinfo=dt.UTC).timestamp()) == dt.date(2025, 3, 11)
+
+
+class FlakySalts(CountingSalts):
+    """A keeper that can go down (as the control database does) and come back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def salt_for(self, day: dt.date) -> bytes:
+        if self.down:
+            self.asked.append(day)
+            raise StoreUnavailable("the control database is down")
+        return super().salt_for(day)
+
+
+def test_midnight_during_an_outage_keeps_yesterdays_salt_until_the_keeper_returns():
+    salts = FlakySalts()
+    ids = VisitorIds(salts)
+    before = ids.candidates(1, "203.0.113.9", UA, NOON)  # the 10th's salt (and the 9th's) cached
+    salts.down = True
+    after_midnight = ids.candidates(1, "203.0.113.9", UA, NOON + DAY / 2 + 60)  # 00:01 on the 11th
+    assert after_midnight == (before[0], before[0])  # hashed with the 10th's salt: the visit goes on
+    assert dt.date(2025, 3, 11) in salts.asked  # and the keeper was asked for the new day's salt
+    salts.down = False
+    back = ids.candidates(1, "203.0.113.9", UA, NOON + DAY / 2 + 120)
+    real_today = VisitorIds(CountingSalts()).candidates(1, "203.0.113.9", UA, NOON + DAY / 2)[0]
+    assert back == (real_today, before[0])  # the real salt as soon as it can be read
+
+
+def test_a_process_with_no_salt_at_all_hashes_with_its_own_until_the_keeper_returns():
+    salts = FlakySalts()
+    salts.down = True
+    ids = VisitorIds(salts)
+    first = ids.candidates(1, "203.0.113.9", UA, NOON)
+    assert ids.candidates(1, "203.0.113.9", UA, NOON + 60) == first  # stable while it lasts
+    assert first[0] == first[1]
+    salts.down = False
+    real = VisitorIds(CountingSalts()).candidates(1, "203.0.113.9", UA, NOON)
+    assert ids.candidates(1, "203.0.113.9", UA, NOON + 120) == real
+
+
+def test_a_hit_never_queues_behind_a_slow_keeper_when_it_has_a_stand_in():
+    class SlowSalts(CountingSalts):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def salt_for(self, day: dt.date) -> bytes:
+            if day == dt.date(2025, 3, 11):
+                self.entered.set()
+                self.release.wait(10)
+            return super().salt_for(day)
+
+    salts = SlowSalts()
+    ids = VisitorIds(salts)
+    ids.candidates(1, "203.0.113.9", UA, NOON)
+    slow = threading.Thread(target=ids.candidates, args=(1, "203.0.113.1", UA, NOON + DAY))
+    slow.start()
+    try:
+        assert salts.entered.wait(5)
+        started = time.monotonic()
+        ids.candidates(1, "203.0.113.2", UA, NOON + DAY)
+        assert time.monotonic() - started < 0.5
+    finally:
+        salts.release.set()
+        slow.join(5)
+
+
+def test_hits_on_yesterday_and_today_do_not_evict_each_others_salts():
+    salts = CountingSalts()
+    ids = VisitorIds(salts)
+    for i in range(20):
+        ids.candidates(1, "203.0.113.9", UA, NOON - (DAY if i % 2 else 0))
+    assert sorted(salts.asked) == [dt.date(2025, 3, 8), dt.date(2025, 3, 9), dt.date(2025, 3, 10)]

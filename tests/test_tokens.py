@@ -68,8 +68,8 @@ def read(codec: TokenCodec, kind: str, token: str | bytes) -> object:
 def test_round_trip_every_kind(codec: TokenCodec) -> None:
     tokens = make_all(codec)
     issued = int(T0)
-    assert codec.read_click(tokens["click"]) == ClickToken(CID, "m42", 7, TARGET, issued)
-    assert codec.read_open(tokens["open"]) == OpenToken(CID, "m42", issued)
+    assert codec.read_click(tokens["click"]) == ClickToken(CID, "m42", 7, TARGET, issued, issued)
+    assert codec.read_open(tokens["open"]) == OpenToken(CID, "m42", issued, issued)
     assert codec.read_unsubscribe(tokens["unsubscribe"]) == UnsubscribeToken(CID, "weekly", issued)
     assert codec.read_handoff(tokens["handoff"]) == CID
 
@@ -134,6 +134,82 @@ def test_rotation(clock: Clock) -> None:
         read(only_new, kind, token)  # the newest key signs...
         with pytest.raises(InvalidToken):
             read(only_old, kind, token)  # ...not the old one
+
+
+# -- send time -------------------------------------------------------------------------------------
+
+# Made by the release before tokens carried a send time (newest key of ``codec``, signed at T0). Such
+# links sit in inboxes: they must keep verifying and keep meaning "sent when signed".
+OLD_CLICK = ("WyJmYjA2YTY2OTAyYmMxNjUyIiwibTQyIiw3LCJodHRwczovL3Nob3AuZXhhbXBsZS5jb20vcHJvZHVjdHMvYmx1ZS1z"
+             "aG9lcz9zaXplPTQyIl0.ZVPxAA.1GvJbL7zwiRkiNZtO_pWICnG8S8")
+OLD_OPEN = "WyJmYjA2YTY2OTAyYmMxNjUyIiwibTQyIl0.ZVPxAA.R1IdDKcwi9Bf4Nk6ugJKFSQM6v4"
+
+
+def test_tokens_from_before_send_times_verify_and_mean_sent_when_signed(
+        codec: TokenCodec, clock: Clock) -> None:
+    clock.now = T0 + 30 * 86400
+    assert codec.read_click(OLD_CLICK) == ClickToken(CID, "m42", 7, TARGET, int(T0), int(T0))
+    assert codec.read_open(OLD_OPEN) == OpenToken(CID, "m42", int(T0), int(T0))
+
+
+def test_by_default_the_send_is_the_signing_and_tokens_are_as_before(codec: TokenCodec) -> None:
+    """odnos's own mailer signs as it sends: its tokens stay byte for byte what they were."""
+    assert codec.click(CID, "m42", 7, TARGET) == OLD_CLICK
+    assert codec.open(CID, "m42") == OLD_OPEN
+
+
+def test_a_known_send_time_travels_in_the_token(codec: TokenCodec) -> None:
+    later = T0 + 3600.7  # links made an hour before a scheduled send; seconds are whole
+    click = codec.read_click(codec.click(CID, "spring", 7, TARGET, sent_at=later))
+    opened = codec.read_open(codec.open(CID, "spring", sent_at=later))
+    assert (click.issued_at, click.sent_at) == (int(T0), int(T0) + 3600)
+    assert (opened.issued_at, opened.sent_at) == (int(T0), int(T0) + 3600)
+    assert codec.read_click(codec.click(CID, "spring", 7, TARGET, sent_at=T0 - 5)).sent_at == int(T0) - 5
+    assert codec.read_open(codec.open(CID, 99, sent_at=int(T0))).sent_at == int(T0)
+
+
+def test_an_unknown_send_time_stays_unknown(codec: TokenCodec) -> None:
+    assert codec.read_click(codec.click(CID, "spring", 7, TARGET, sent_at=None)).sent_at is None
+    assert codec.read_open(codec.open(CID, "spring", sent_at=None)).sent_at is None
+
+
+@pytest.mark.parametrize("bad", [True, float("nan"), float("inf"), "2025-03-10T09:00:00Z", [T0]])
+def test_send_times_of_the_wrong_type_fail_at_creation(codec: TokenCodec, bad: object) -> None:
+    with pytest.raises(ValueError, match="sent_at"):
+        codec.click(CID, 1, 1, TARGET, sent_at=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sent_at"):
+        codec.open(CID, 1, sent_at=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("offset", [DEFAULT_MAX_AGE + 1, -DEFAULT_MAX_AGE - 1, -T0 - 1])
+def test_send_times_beyond_a_tokens_life_are_a_users_mistake(codec: TokenCodec, offset: float) -> None:
+    for make in (lambda: codec.click(CID, 1, 1, TARGET, sent_at=T0 + offset),
+                 lambda: codec.open(CID, 1, sent_at=T0 + offset)):
+        with pytest.raises(OdnosError, match="days from now") as err:
+            make()
+        assert (err.value.code, err.value.status) == ("bad_sent_at", 400)
+    codec.open(CID, 1, sent_at=T0 + DEFAULT_MAX_AGE)  # a send scheduled as far ahead as a token lives
+
+
+@pytest.mark.parametrize("extra", [["1741600000"], [1.5], [True], [-1], [[]], [{"t": 1}], [None, None],
+                                   [1, 2]])
+def test_a_signed_token_with_a_malformed_send_time_is_rejected(extra: list) -> None:
+    codec = TokenCodec(["k"])
+    click = URLSafeTimedSerializer(["k"], salt="odnos.click.v1").dumps([CID, 1, 1, TARGET, *extra])
+    opened = URLSafeTimedSerializer(["k"], salt="odnos.open.v1").dumps([CID, 1, *extra])
+    for read_it, token in ((codec.read_click, click), (codec.read_open, opened)):
+        with pytest.raises(InvalidToken) as err:
+            read_it(token)
+        assert err.value.code == "bad_token"
+
+
+def test_a_send_time_keeps_tracked_urls_short(codec: TokenCodec) -> None:
+    plain = len(codec.click(CID, 1234, 3, TARGET))
+    for sent in (T0 + 86400, None):
+        token = codec.click(CID, 1234, 3, TARGET, sent_at=sent)
+        assert len("https://t.example.com/c/" + token) < 200
+        assert len(token) - plain <= 16, sent  # ",1700086400" is 11 characters of JSON, in base64
+    assert len(codec.open(CID, 1234, sent_at=None)) - len(codec.open(CID, 1234)) <= 8
 
 
 # -- tampering, truncation, garbage ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 
 import tracker.ingest.writer as writer_module
+from tracker.errors import RowsRejected
 from tracker.ingest.spool import Spool, claim_spool
-from tracker.ingest.writer import Writer, drain_orphans
+from tracker.ingest.writer import DEAD_LETTERS, Writer, drain_orphans
 
 
 def line(n: int, pad: int = 20) -> bytes:
@@ -279,6 +281,103 @@ def test_drain_orphans_skips_live_slots(tmp_path: Path) -> None:
     assert drain_orphans(tmp_path, store, timeout=10) == 5
     assert drain_orphans(tmp_path, store, timeout=10) == 0
     assert drain_orphans(tmp_path / "missing", store) == 0
+
+
+# -- rows the store refuses for good ----------------------------------------------------------------
+
+
+def bad(n: int) -> bytes:
+    return b'{"event_id":%d,"bad":"yes"}\n' % n
+
+
+class Refusing(Store):
+    """A store that refuses for good any insert holding a bad line, naming its row when ``hint``."""
+
+    def __init__(self, hint: bool = True, outage_on_call: int = 0) -> None:
+        super().__init__()
+        self.hint = hint
+        self.outage_on_call = outage_on_call  # this call fails as if ClickHouse went down
+
+    def __call__(self, table: str, data: bytes, rows: int) -> None:
+        assert rows == data.count(b"\n") > 0
+        self.calls.append(time.monotonic())
+        if len(self.calls) == self.outage_on_call:
+            raise ConnectionError("ClickHouse went away")
+        for row, raw in enumerate(data.split(b"\n")[:-1], 1):
+            if b'"bad"' in raw:
+                if self.hint:
+                    raise RowsRejected("refused", server_message=f"Code: 27. bad input (at row {row})",
+                                       row=row)
+                raise RowsRejected("refused", server_message="Code: 190. array sizes differ")
+        with self.lock:
+            self.batches.append(data)
+
+
+def letters(directory: Path) -> list[dict]:
+    path = directory / DEAD_LETTERS
+    return [json.loads(raw) for raw in path.read_bytes().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("hint", [True, False])
+def test_refused_rows_are_split_out_and_the_rest_land_once(tmp_path: Path, hint: bool,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    refused = {0, 500, 501, 999}
+    with Spool(tmp_path, max_bytes=1 << 24) as spool:
+        spool.append(b"".join(bad(n) if n in refused else line(n) for n in range(1000)))
+        spool.append(line(1000))
+        store = Refusing(hint)
+        with caplog.at_level(logging.ERROR, logger="tracker.ingest.writer"):
+            writer = Writer(spool, store, max_batch_rows=1000, max_batch_bytes=1 << 20, interval=0.02)
+            assert writer.stop(10)
+        assert spool.pending_bytes == 0
+    assert store.ids == [n for n in range(1001) if n not in refused]
+    assert [json.loads(letter["line"])["event_id"] for letter in letters(tmp_path)] == sorted(refused)
+    # Each letter carries the store's own words for that row alone.
+    assert {letter["error"] for letter in letters(tmp_path)} == (
+        {"Code: 27. bad input (at row 1)"} if hint else {"Code: 190. array sizes differ"})
+    # A row named by the store costs about three inserts; halving costs about 2 log2(n) per row.
+    assert len(store.calls) <= (3 * len(refused) + 2 if hint else 2 * len(refused) * 10 + 2)
+    assert (writer.stats()["dead_letter_rows"], writer.inserted_rows) == (4, 997)
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+
+
+def test_a_batch_of_refused_rows_only(tmp_path: Path) -> None:
+    with Spool(tmp_path, max_bytes=1 << 24) as spool:
+        spool.append(b"".join(bad(n) for n in range(3000)))  # deeper than Python's recursion limit
+        store = Refusing(hint=True)
+        assert Writer(spool, store, max_batch_rows=5000, max_batch_bytes=1 << 22, interval=0.02).stop(30)
+    assert store.ids == [] and len(letters(tmp_path)) == 3000
+    assert len(store.calls) <= 2 * 3000 + 1
+
+
+def test_one_error_line_per_refused_batch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with Spool(tmp_path, max_bytes=1 << 24) as spool:
+        spool.append(b"".join(bad(n) if n in (5, 6, 150) else line(n) for n in range(300)))
+        with caplog.at_level(logging.ERROR, logger="tracker.ingest.writer"):
+            writer = Writer(spool, Refusing(), max_batch_rows=100, interval=0.02)
+            assert writer.stop(10)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and "2 of 100" in errors[0] and "1 of 100" in errors[1]
+    assert str(tmp_path / DEAD_LETTERS) in errors[0]
+
+
+def test_an_outage_while_splitting_loses_and_duplicates_nothing(tmp_path: Path, fast_backoff: None) -> None:
+    """The store goes down half-way through a split: the retry dedupes what the split had landed."""
+    with Spool(tmp_path, max_bytes=1 << 24) as spool:
+        spool.append(b"".join(bad(n) if n in (10, 70) else line(n) for n in range(100)))
+        store = Refusing(hint=False, outage_on_call=5)
+        assert Writer(spool, store, dedupe=store.dedupe, max_batch_rows=100, interval=0.02).stop(10)
+    assert sorted(store.ids) == [n for n in range(100) if n not in (10, 70)]
+    assert len(store.ids) == 98  # none twice
+    assert [json.loads(letter["line"])["event_id"] for letter in letters(tmp_path)] == [10, 70]
+
+
+def test_dead_letters_keep_lines_that_are_not_utf8(tmp_path: Path) -> None:
+    with Spool(tmp_path, max_bytes=1 << 24) as spool:
+        spool.append(line(1) + b'{"event_id":2,"bad":"\xff"}\n')
+        assert Writer(spool, Refusing(), interval=0.02).stop(10)
+    [letter] = letters(tmp_path)
+    assert base64.b64decode(letter["line_base64"]) == b'{"event_id":2,"bad":"\xff"}'
 
 
 # -- a real kill -9 ---------------------------------------------------------------------------------

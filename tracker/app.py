@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 PARTS = ("collector", "dashboard", "scheduler")
 HEALTH_FIELDS = ("running", "pending_bytes", "pending_rows_estimate", "replaying", "full", "failures",
-                 "inserted_rows", "last_insert_at", "last_error_at")
+                 "inserted_rows", "dead_letter_rows", "last_insert_at", "last_error_at")
 
 
 def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:

@@ -44,6 +44,21 @@ class QueryError(OdnosError):
     code = "query"
 
 
+class RowsRejected(QueryError):
+    """The event store refused the inserted rows themselves (unparsable, wrong type): a retry cannot help.
+
+    ``server_message`` is the store's own text; ``row`` the 1-based row of the insert it named, if any.
+    Anything else an insert raises (unreachable, timeout, memory, missing table) may pass, and is retried.
+    """
+
+    code = "rows_rejected"
+
+    def __init__(self, message: str, *, server_message: str, row: int | None = None) -> None:
+        super().__init__(message)
+        self.server_message = server_message
+        self.row = row
+
+
 class InvalidToken(OdnosError):
     """A signed token is tampered, truncated, expired, foreign or of the wrong kind."""
 

@@ -120,8 +120,11 @@ SETTINGS: tuple[Setting, ...] = (
             "ingestion spool and generated secret keys.", _text),
     Setting("clickhouse_url", "", "Unset: embedded chDB under the data folder. "
             "`clickhouse://user:pass@host:9000/db`: a ClickHouse server (native protocol for queries; "
-            "inserts go to its HTTP port, 8123 unless `?http_port=N` says otherwise).",
-            _url("clickhouse")),
+            "inserts go to its HTTP port, 8123 unless `?http_port=N` says otherwise). "
+            "`clickhouses://user:pass@host:9440/db` (or `?secure=1`): the same over TLS, to the secure "
+            "native port and HTTPS (8443 unless `?http_port=N`), verified against public CAs or "
+            "`?ca_certs=/path/ca.pem`; `?verify=0` skips verification.",
+            _url("clickhouse", "clickhouses")),
     Setting("database_url", "", "Unset: SQLite under the data folder. `postgresql://user:pass@host/db` "
             "in production. Holds users, sites, API keys, campaigns, segments, rules, the send ledger.",
             _url("sqlite", "postgresql")),
@@ -167,6 +170,9 @@ class ClickHouseTarget:
     http_port: int = 8123
     user: str = "default"
     password: str = ""
+    secure: bool = False  # TLS on both ports: the secure native port and HTTPS
+    ca_certs: str = ""  # PEM file of the CA that signed the server's certificate; "" = public CAs
+    verify: bool = True  # False only when the URL says verify=0
 
 
 class Settings:
@@ -198,8 +204,10 @@ class Settings:
         if not self.clickhouse_url:
             return ClickHouseTarget(embedded=True, database="odnos", path=self.data_path / "clickhouse")
         parts = urlsplit(self.clickhouse_url)
+        query = dict(parse_qsl(parts.query))
+        secure = parts.scheme == "clickhouses" or _url_flag(query.pop("secure", "0"), "secure")
         try:
-            port = parts.port or 9000
+            port = parts.port or (9440 if secure else 9000)
         except ValueError as exc:
             raise ConfigError(f"ODNOS_CLICKHOUSE_URL: bad port ({exc}); expected "
                               "clickhouse://user:pass@host:9000/db") from None
@@ -207,15 +215,28 @@ class Settings:
         if not database.replace("_", "").isalnum():
             raise ConfigError(f"ODNOS_CLICKHOUSE_URL: database name {database!r} must be letters, digits "
                               "and underscores, e.g. clickhouse://default@localhost:9000/odnos")
-        query = dict(parse_qsl(parts.query))
-        http_port = query.pop("http_port", "8123")
+        http_port = query.pop("http_port", "8443" if secure else "8123")
+        verify = _url_flag(query.pop("verify", "1"), "verify")
+        ca_certs = query.pop("ca_certs", "")
         if query or not http_port.isdigit():
-            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: the only option is http_port (the server's HTTP "
-                              f"port, 8123 unless changed), got {parts.query!r}")
+            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: the options are http_port (the server's HTTP "
+                              "port, or HTTPS port with TLS: 8123 or 8443 unless changed), secure=1, "
+                              f"ca_certs=/path/ca.pem and verify=0; got {parts.query!r}")
+        if (ca_certs or not verify) and not secure:
+            raise ConfigError("ODNOS_CLICKHOUSE_URL: ca_certs and verify apply to TLS only; use "
+                              "clickhouses://user:pass@host:9440/db (or add secure=1)")
+        if ca_certs and not verify:
+            raise ConfigError("ODNOS_CLICKHOUSE_URL: give either ca_certs (verify the server against "
+                              "that CA) or verify=0 (no verification), not both")
+        if ca_certs and not Path(ca_certs).expanduser().is_file():
+            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: ca_certs file {ca_certs} does not exist; give the "
+                              "PEM file of the CA that signed the server's certificate")
         return ClickHouseTarget(embedded=False, database=database, host=parts.hostname or "localhost",
                                 port=port, http_port=int(http_port),
                                 user=unquote(parts.username or "default"),
-                                password=unquote(parts.password or ""))
+                                password=unquote(parts.password or ""), secure=secure,
+                                ca_certs=str(Path(ca_certs).expanduser().resolve()) if ca_certs else "",
+                                verify=verify)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -223,6 +244,16 @@ class Settings:
 
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _url_flag(value: str, name: str) -> bool:
+    """A yes/no option of ODNOS_CLICKHOUSE_URL (``secure=1``, ``verify=0``)."""
+    flag = value.strip().lower()
+    if flag in {"1", "true", "yes"}:
+        return True
+    if flag in {"0", "false", "no"}:
+        return False
+    raise ConfigError(f"ODNOS_CLICKHOUSE_URL: {name}={value!r} must be 1 or 0")
 
 
 def _parse(setting: Setting, raw: Any, origin: str) -> Any:

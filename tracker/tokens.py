@@ -9,19 +9,28 @@ Each kind has its own salt, so a token of one kind never verifies as another (an
 token cannot be replayed as an unsubscribe). Payloads are JSON lists, not dicts, to keep tracked
 URLs short; itsdangerous compresses them only when that makes them shorter.
 
+Click and open tokens say when their message was sent, for the "too fast" rule of
+``enrich/email_machines.py``. The signing time is the send time only when the message leaves as its
+tokens are signed (odnos's own mailer): that is the default, and the payload stays as it always was
+(``[contact, message, link, target]``, ``[contact, message]``), so every token already in an inbox
+keeps its meaning. A token made for another mail tool ends its list with the send time in Unix
+seconds when the maker knows it, or with ``null`` when it does not.
+
 The redirect target of a click token is checked by ``safe_target`` both when the token is made
 and when it is read, so even a token signed with a leaked key cannot redirect to ``javascript:``.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
@@ -41,23 +50,54 @@ _TOKEN_RE = re.compile(rb"[A-Za-z0-9_\-.]+")
 _HOST_RE = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*\.?")
 _IPV6_RE = re.compile(r"[0-9a-f:.]+")
 _ASCII_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
-_SALT = {kind: f"odnos.{kind}.v1" for kind in ("click", "open", "unsubscribe", "handoff")}
+_SALT = {kind: f"odnos.{kind}.v1" for kind in ("click", "open", "unsubscribe", "handoff", "survey")}
+TRAP_LINK_ID = "_trap"
+"""The link id of the invisible trap link every message carries: only a machine follows it."""
+MAX_SURVEY_QUESTION = 200
+
+
+class SendTime(enum.Enum):
+    """A send time a token states without a clock reading of its own."""
+
+    AT_SIGNING = "at_signing"  # the message leaves as its tokens are signed, as odnos's mailer does
+
+
+SentAt = float | None | Literal[SendTime.AT_SIGNING]
+"""What ``click`` and ``open`` take: Unix seconds, ``None`` for unknown, or ``SendTime.AT_SIGNING``."""
 
 
 @dataclass(frozen=True, slots=True)
 class ClickToken:
+    """A verified click token. ``sent_at`` is the message's send time (Unix seconds), None if unknown."""
+
     contact_id: str
     message_id: str | int
     link_id: str | int
     target: str
     issued_at: int
+    sent_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class OpenToken:
+    """A verified open-pixel token; ``sent_at`` as in ``ClickToken``."""
+
     contact_id: str
     message_id: str | int
     issued_at: int
+    sent_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyToken:
+    """A verified survey answer: ``score`` (0-10) given to ``question``; ``sent_at`` as in ``ClickToken``."""
+
+    contact_id: str
+    message_id: str | int
+    question: str
+    score: int
+    issued_at: int
+    sent_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +217,7 @@ class TokenCodec:
         self._clock = clock
         self._max_age = {"click": max_age, "open": max_age, "unsubscribe": max_age}
         self._max_age["handoff"] = handoff_max_age
+        self._max_age["survey"] = max_age
         # itsdangerous signs with the LAST key of its list; ours is newest first.
         oldest_first = list(reversed(keys))
         self._serializers = {
@@ -198,24 +239,63 @@ class TokenCodec:
             )
         return token
 
-    def click(self, contact_id: str, message_id: str | int, link_id: str | int, target: str) -> str:
-        """Token for a tracked link; raises ``InvalidToken(bad_target)`` for an unsafe target."""
+    def _sent_field(self, kind: str, sent_at: SentAt) -> list:
+        """The payload's tail for ``sent_at``: nothing (sent when signed), ``[seconds]`` or ``[None]``.
+
+        A send time further from now than a token lives is a user's mistake (a wrong year), not a
+        schedule: ``OdnosError(bad_sent_at)``, which the CLI and the API show as it is.
+        """
+        if sent_at is SendTime.AT_SIGNING:
+            return []
+        if sent_at is None:
+            return [None]
+        if isinstance(sent_at, bool) or not isinstance(sent_at, int | float) or not math.isfinite(sent_at):
+            raise ValueError(f"sent_at must be Unix seconds, None (unknown) or AT_SIGNING, got {sent_at!r}")
+        if abs(sent_at - self._clock()) > self._max_age[kind]:
+            raise OdnosError(f"The send time is more than {self._max_age[kind] // 86400} days from now, "
+                             "past the life of a tracked link; check the date.", code="bad_sent_at")
+        return [int(sent_at)]
+
+    def click(self, contact_id: str, message_id: str | int, link_id: str | int, target: str, *,
+              sent_at: SentAt = SendTime.AT_SIGNING) -> str:
+        """Token for a tracked link; raises ``InvalidToken(bad_target)`` for an unsafe target.
+
+        ``sent_at`` is when the message leaves: the default ``SendTime.AT_SIGNING`` is right only for a caller
+        that sends as it signs; anyone else passes the send time, or ``None`` when it is not known
+        (the too-fast rule is then skipped, rather than timed from when the link was made).
+        """
         _check_id("contact_id", contact_id, allow_int=False)
         _check_id("message_id", message_id, allow_int=True)
         _check_id("link_id", link_id, allow_int=True)
-        return self._dump("click", [contact_id, message_id, link_id, safe_target(target)])
+        return self._dump("click", [contact_id, message_id, link_id, safe_target(target),
+                                    *self._sent_field("click", sent_at)])
 
-    def open(self, contact_id: str, message_id: str | int) -> str:
-        """Token for the open pixel of one message sent to one contact."""
+    def open(self, contact_id: str, message_id: str | int, *,
+             sent_at: SentAt = SendTime.AT_SIGNING) -> str:
+        """Token for the open pixel of one message sent to one contact; ``sent_at`` as in ``click``."""
         _check_id("contact_id", contact_id, allow_int=False)
         _check_id("message_id", message_id, allow_int=True)
-        return self._dump("open", [contact_id, message_id])
+        return self._dump("open", [contact_id, message_id, *self._sent_field("open", sent_at)])
 
     def unsubscribe(self, contact_id: str, list_id: str = "") -> str:
         """Token for the unsubscribe page and RFC 8058 one-click POST; ``list_id`` '' means all."""
         _check_id("contact_id", contact_id, allow_int=False)
         _check_id("list_id", list_id, allow_int=False, allow_empty=True)
         return self._dump("unsubscribe", [contact_id, list_id])
+
+    def trap(self, contact_id: str, message_id: str | int, target: str, *,
+             sent_at: SentAt = SendTime.AT_SIGNING) -> str:
+        """Click token of the invisible trap link a message carries (``TRAP_LINK_ID``): machines follow it."""
+        return self.click(contact_id, message_id, TRAP_LINK_ID, target, sent_at=sent_at)
+
+    def survey(self, contact_id: str, message_id: str | int, question: str, score: int, *,
+               sent_at: SentAt = SendTime.AT_SIGNING) -> str:
+        """Token of one answer link of a 0-10 survey question; ``sent_at`` as in ``click``."""
+        _check_id("contact_id", contact_id, allow_int=False)
+        _check_id("message_id", message_id, allow_int=True)
+        _check_survey(question, score)
+        return self._dump("survey", [contact_id, message_id, question, score,
+                                     *self._sent_field("survey", sent_at)])
 
     def handoff(self, contact_id: str) -> str:
         """Short-lived token the click redirect puts in ``_odn`` so the snippet can link its visitor."""
@@ -224,8 +304,8 @@ class TokenCodec:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _load(self, kind: str, token: str | bytes, length: int) -> tuple[list, int]:
-        """Verify ``token`` as ``kind`` and return its list payload (of ``length``) and issue time."""
+    def _load(self, kind: str, token: str | bytes, *lengths: int) -> tuple[list, int]:
+        """Verify ``token`` as ``kind`` and return its list payload (of one of ``lengths``) and issue time."""
         if isinstance(token, str):
             if not token.isascii():
                 raise InvalidToken(f"Invalid {kind} token: it contains non-ASCII characters.")
@@ -251,26 +331,27 @@ class TokenCodec:
             )
         if age < -MAX_CLOCK_SKEW:
             raise InvalidToken(f"Invalid {kind} token: it claims to be issued in the future.")
-        if not isinstance(payload, list) or len(payload) != length:
+        if not isinstance(payload, list) or len(payload) not in lengths:
             raise InvalidToken(f"Invalid {kind} token: unexpected payload.")
         return payload, issued
 
     def read_click(self, token: str | bytes) -> ClickToken:
         """Verify a click token; the target is re-checked, so the redirect is always safe."""
-        (contact_id, message_id, link_id, target), issued = self._load("click", token, 4)
+        (contact_id, message_id, link_id, target, *sent), issued = self._load("click", token, 4, 5)
         if not (
             _is_id(contact_id, allow_int=False)
             and _is_id(message_id, allow_int=True)
             and _is_id(link_id, allow_int=True)
         ):
             raise InvalidToken("Invalid click token: unexpected payload.")
-        return ClickToken(contact_id, message_id, link_id, safe_target(target), issued)
+        sent_at = _read_sent("click", sent, issued)
+        return ClickToken(contact_id, message_id, link_id, safe_target(target), issued, sent_at)
 
     def read_open(self, token: str | bytes) -> OpenToken:
-        (contact_id, message_id), issued = self._load("open", token, 2)
+        (contact_id, message_id, *sent), issued = self._load("open", token, 2, 3)
         if not (_is_id(contact_id, allow_int=False) and _is_id(message_id, allow_int=True)):
             raise InvalidToken("Invalid open token: unexpected payload.")
-        return OpenToken(contact_id, message_id, issued)
+        return OpenToken(contact_id, message_id, issued, _read_sent("open", sent, issued))
 
     def read_unsubscribe(self, token: str | bytes) -> UnsubscribeToken:
         (contact_id, list_id), issued = self._load("unsubscribe", token, 2)
@@ -278,12 +359,41 @@ class TokenCodec:
             raise InvalidToken("Invalid unsubscribe token: unexpected payload.")
         return UnsubscribeToken(contact_id, list_id, issued)
 
+    def read_survey(self, token: str | bytes) -> SurveyToken:
+        """Verify a survey answer token."""
+        (contact_id, message_id, question, score, *sent), issued = self._load("survey", token, 4, 5)
+        if not (_is_id(contact_id, allow_int=False) and _is_id(message_id, allow_int=True)):
+            raise InvalidToken("Invalid survey token: unexpected payload.")
+        try:
+            _check_survey(question, score)
+        except ValueError:
+            raise InvalidToken("Invalid survey token: unexpected payload.") from None
+        sent_at = _read_sent("survey", sent, issued)
+        return SurveyToken(contact_id, message_id, question, score, issued, sent_at)
+
     def read_handoff(self, token: str | bytes) -> str:
         """Verify a hand-off token and return its contact id."""
         (contact_id,), _ = self._load("handoff", token, 1)
         if not _is_id(contact_id, allow_int=False):
             raise InvalidToken("Invalid handoff token: unexpected payload.")
         return contact_id
+
+
+def _check_survey(question: object, score: object) -> None:
+    if not isinstance(question, str) or not question.strip() or len(question) > MAX_SURVEY_QUESTION:
+        raise ValueError(f"a survey question must be text of 1 to {MAX_SURVEY_QUESTION} characters")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise ValueError(f"a survey score must be an integer from 0 to 10, got {score!r}")
+
+
+def _read_sent(kind: str, tail: list, issued: int) -> int | None:
+    """The send time a payload's tail states (see ``TokenCodec._sent_field``)."""
+    if not tail:
+        return issued
+    (sent,) = tail
+    if sent is None or (isinstance(sent, int) and not isinstance(sent, bool) and sent >= 0):
+        return sent
+    raise InvalidToken(f"Invalid {kind} token: unexpected payload.")
 
 
 def identify_hash(secret: str, email: str) -> str:

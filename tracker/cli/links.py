@@ -3,14 +3,20 @@
 The simplest way to use odnos with a mail tool it does not drive: put the printed link in place of
 the original one and the pixel as an ``<img>`` at the end of the message. Each is made for one
 contact (by email) and one campaign, so every open and click is tied to both.
+
+odnos does not see that tool send, so the moment a link is made says nothing of when the message
+leaves: without ``--sent-at`` the token says the send time is unknown and the "too fast" rule is not
+applied to its clicks and opens; with it, that rule times them from the send given.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 
 from tracker.contacts import contact_id_for
+from tracker.errors import OdnosError
 from tracker.settings import load_settings, signing_keys
 from tracker.tokens import TokenCodec
 
@@ -33,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _who(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--email", required=True, help="the contact the message goes to")
     parser.add_argument("--campaign", required=True, help="campaign id or name (letters, digits, - and _)")
+    parser.add_argument("--sent-at", metavar="TIME",
+                        help="when the mail tool sends the message: ISO 8601 with a UTC offset "
+                             "(2025-03-10T09:00:00Z) or Unix seconds; without it the send time is unknown "
+                             "and opens and clicks are not judged by how soon they came after it")
 
 
 def _codec_and_base() -> tuple[TokenCodec, str]:
@@ -40,15 +50,38 @@ def _codec_and_base() -> tuple[TokenCodec, str]:
     return TokenCodec(signing_keys(settings)), settings.effective_public_url()
 
 
+def _send_time(text: str | None) -> float | None:
+    """``--sent-at`` as Unix seconds; None when not given (the send time is unknown).
+
+    A time too far from now for a token is refused by the codec (``bad_sent_at``), in one line too.
+    """
+    if text is None:
+        return None
+    how = "give ISO 8601 with a UTC offset (2025-03-10T09:00:00Z, 2025-03-10T10:00:00+01:00) or Unix seconds"
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise OdnosError(f"--sent-at {text!r} is not a time; {how}", code="bad_sent_at") from None
+    if when.tzinfo is None:
+        raise OdnosError(f"--sent-at {text!r} has no UTC offset, so the hour is ambiguous; {how}",
+                         code="bad_sent_at")
+    return when.timestamp()
+
+
 def run_link(args: argparse.Namespace) -> int:
     codec, base = _codec_and_base()
     link_id = args.link_id or hashlib.sha256(args.url.encode()).hexdigest()[:6]
-    token = codec.click(contact_id_for(args.email), args.campaign, link_id, args.url)
+    token = codec.click(contact_id_for(args.email), args.campaign, link_id, args.url,
+                        sent_at=_send_time(args.sent_at))
     print(f"{base}/c/{token}")
     return 0
 
 
 def run_pixel(args: argparse.Namespace) -> int:
     codec, base = _codec_and_base()
-    print(f"{base}/o/{codec.open(contact_id_for(args.email), args.campaign)}")
+    token = codec.open(contact_id_for(args.email), args.campaign, sent_at=_send_time(args.sent_at))
+    print(f"{base}/o/{token}")
     return 0
+

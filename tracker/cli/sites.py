@@ -7,6 +7,7 @@ import argparse
 from tracker.cli.common import open_control
 from tracker.control.sites import add_site, list_sites
 from tracker.settings import load_settings
+from tracker.snippet import snippet_tag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def run_add(args: argparse.Namespace) -> int:
     control.dispose()
     public = load_settings().effective_public_url()
     print(f"added site {args.name!r} for {', '.join(domains)}; put this on its pages:")
-    print(f'  <script defer data-site="{site_id}" src="{public}/s.js"></script>')
+    print(f"  {snippet_tag(site_id, public)}")
     print(site_id)
     return 0
 

@@ -3,7 +3,9 @@
 Validation is the JSON Schema in ``schemas/event.schema.json`` (compiled once with
 fastjsonschema), so the contract the snippet is written against is the one enforced here. Every
 refusal is a ``BadBeacon`` (400, JSON reason); a batch is accepted whole or not at all, so a client
-never has to guess which of its events landed.
+never has to guess which of its events landed. Numbers leave here as Python ints: the schema counts
+``50.0`` as an integer, and ClickHouse refuses a whole insert over one such float; on the GIF route
+only ASCII digits are numbers, and their length is checked before ``int`` reads them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tracker.errors import OdnosError
 _SCHEMA = orjson.loads((resources.files("schemas") / "event.schema.json").read_bytes())
 _validate = fastjsonschema.compile(_SCHEMA)
 _FIELDS = frozenset(_SCHEMA["properties"])
-_INTEGERS = frozenset(k for k, v in _SCHEMA["properties"].items() if v.get("type") == "integer")
+_INTEGERS = {k: v["maximum"] for k, v in _SCHEMA["properties"].items() if v.get("type") == "integer"}
 
 
 class BadBeacon(OdnosError):
@@ -55,9 +57,7 @@ def parse_query(args: Mapping[str, str] | str) -> dict[str, Any]:
         if key not in _FIELDS:
             raise BadBeacon(f"unknown parameter {key!r}", code="bad_event")
         if key in _INTEGERS:
-            if not value.isdigit():
-                raise BadBeacon(f"parameter {key!r} must be a whole number", code="bad_event")
-            event[key] = int(value)
+            event[key] = _whole_number(key, value)
         elif key == "props":
             try:
                 event[key] = orjson.loads(value)
@@ -69,8 +69,22 @@ def parse_query(args: Mapping[str, str] | str) -> dict[str, Any]:
     return event
 
 
+def _whole_number(key: str, value: str) -> int:
+    """A query parameter as a count: ASCII digits (``"²"`` passes ``isdigit``), no longer than its maximum."""
+    maximum = _INTEGERS[key]
+    if not (value.isascii() and value.isdigit()):
+        raise BadBeacon(f"parameter {key!r} must be a whole number written in the digits 0-9",
+                        code="bad_event")
+    if len(value.lstrip("0")) > len(str(maximum)):  # before int(): 5,000 digits would raise there
+        raise BadBeacon(f"parameter {key!r} must be at most {maximum}", code="bad_event")
+    return int(value)
+
+
 def check_event(event: Any, index: int) -> None:
-    """Validate one event against the schema; the message names the event and the field."""
+    """Validate one event against the schema; the message names the event and the field.
+
+    Whole-number floats the schema lets through as integers (``50.0``) become ints, in place.
+    """
     try:
         _validate(event)
     except fastjsonschema.JsonSchemaValueException as exc:
@@ -78,3 +92,6 @@ def check_event(event: Any, index: int) -> None:
         field = exc.name.removeprefix("data").lstrip(".") or "body"
         raise BadBeacon(f"{where}: {field}: {exc.message.removeprefix('data').lstrip('. ')}",
                         code="bad_event") from None
+    for key in _INTEGERS:
+        if type(event.get(key)) is float:
+            event[key] = int(event[key])

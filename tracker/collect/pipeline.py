@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from tracker.collect.clients import Client
-from tracker.collect.sites import SiteCache, SiteView
+from tracker.collect.sites import BackgroundReload, SiteCache, SiteView
 from tracker.contacts import contact_id_for
+from tracker.control.consent import EventDelayed, hand_over, suppress
 from tracker.control.db import ControlPlane
 from tracker.control.salts import salt_for
 from tracker.enrich.device import Device, parse_device
@@ -26,8 +30,8 @@ from tracker.enrich.geo import country_of
 from tracker.enrich.referrer import classify_referrer, split_url, utm_params
 from tracker.enrich.sessions import SessionTracker
 from tracker.enrich.visitor import VisitorIds
-from tracker.errors import InvalidToken, OdnosError
-from tracker.events import event_row
+from tracker.errors import InvalidToken, OdnosError, StoreUnavailable
+from tracker.events import event_row, new_event_id
 from tracker.ingest.queue import EventQueue
 from tracker.tokens import TokenCodec, verify_identify
 
@@ -42,13 +46,36 @@ class Redirect:
 
 
 class _DatabaseSalts:
-    """The daily salts for cookieless ids, shared by every worker through the control database."""
+    """The daily salts for cookieless ids, shared by every worker through the control database.
 
-    def __init__(self, control: ControlPlane) -> None:
+    Read by a ``BackgroundReload`` (one read at a time, retried every few seconds while the database
+    is down), so a hit waits at most ``wait`` seconds for a salt; past that, ``StoreUnavailable``
+    lets ``VisitorIds`` hash with the last salt it knows instead of refusing the hit.
+    """
+
+    def __init__(self, control: ControlPlane, wait: float = 1.0) -> None:
         self._control = control
+        self._wait = wait
+        self._wanted: set[dt.date] = set()
+        self._read: dict[dt.date, bytes] = {}
+        self._reads = BackgroundReload(self._read_wanted, "the daily salts")
+
+    def _read_wanted(self) -> None:
+        for day in sorted(self._wanted.copy()):  # copy(): one step, while hits may add days
+            self._read[day] = salt_for(self._control.sessions, day)
+            self._wanted.discard(day)
 
     def salt_for(self, day: dt.date) -> bytes:
-        return salt_for(self._control.sessions, day)
+        salt = self._read.pop(day, None)
+        if salt is None:
+            self._wanted.add(day)
+            running = self._reads.request()
+            if running is not None:
+                running.join(self._wait)
+            salt = self._read.pop(day, None)
+        if salt is None:
+            raise StoreUnavailable(f"the visitor salt of {day} cannot be read from the control database now")
+        return salt
 
 
 def campaign_of(message_id: str | int) -> str:
@@ -57,18 +84,23 @@ def campaign_of(message_id: str | int) -> str:
 
 
 class Pipeline:
-    def __init__(self, control: ControlPlane, codec: TokenCodec, queue: EventQueue) -> None:
+    def __init__(self, control: ControlPlane, codec: TokenCodec, queue: EventQueue, *,
+                 new_id: Callable[[], str] = new_event_id) -> None:
         self.sites = SiteCache(control)
         self.codec = codec
         self.queue = queue
+        self.new_id = new_id  # event ids: random; the demo passes a seeded source
         self.visitors = VisitorIds(_DatabaseSalts(control))
         self.sessions = SessionTracker()
 
     # -- beacons ------------------------------------------------------------------------------
 
-    def beacon(self, events: list[dict[str, Any]], client: Client) -> int:
-        """Validate and enrich every event, then queue them all; returns how many were accepted."""
-        now = time.time()
+    def beacon(self, events: list[dict[str, Any]], client: Client, now: float | None = None) -> int:
+        """Validate and enrich every event, then queue them all; returns how many were accepted.
+
+        ``now`` is when the request arrived (default: the clock); the demo replays history with it.
+        """
+        now = time.time() if now is None else now
         rows = [self._beacon_row(event, client, now) for event in events]
         self.queue.submit(rows)
         return len(rows)
@@ -116,7 +148,8 @@ class Pipeline:
         elif not session:
             session = self.sessions.assign(site.id, (visitor,), ts).session_id
         return event_row(
-            name, ts, event.get("props"), source="beacon", site_id=site.id, url=url, hostname=host,
+            name, ts, event.get("props"), new_id=self.new_id, received_at=int(now), source="beacon",
+            site_id=site.id, url=url, hostname=host,
             pathname=path, visitor_id=visitor, session_id=session, contact_id=contact_id,
             referrer=event.get("referrer", ""), referrer_domain=referrer.domain,
             referrer_source=referrer.source, **utm, **_device_fields(device),
@@ -126,45 +159,71 @@ class Pipeline:
     # -- email --------------------------------------------------------------------------------
 
     def _email_row(self, name: str, contact_id: str, message_id: str | int, client: Client,
-                   verdict: Any, **fields: Any) -> dict[str, Any]:
+                   verdict: Any, now: float | None = None, **fields: Any) -> dict[str, Any]:
+        now = time.time() if now is None else now
         device = parse_device(client.user_agent)
         device_fields = _device_fields(device)
         if verdict.proxy:  # read through a mail provider's image proxy: a person, device unknown
             device_fields = {**device_fields, "device": "other", "browser": "", "os": ""}
-        return event_row(name, None, contact_id=contact_id, message_id=str(message_id),
+        return event_row(name, now, new_id=self.new_id, received_at=int(now), contact_id=contact_id,
+                         message_id=str(message_id),
                          campaign_id=campaign_of(message_id), is_machine=int(verdict.is_machine),
                          machine_reason=verdict.reason, is_bot=int(device.is_bot),
                          bot_reason=device.bot_reason, country=country_of(client.ip), **device_fields,
                          **fields)
 
-    def open(self, token: str, client: Client) -> None:
-        """Record an open of the message the pixel token names."""
-        opened = self.codec.read_open(token)
-        verdict = classify_open(client.user_agent, client.method, opened.issued_at, time.time())
-        self.queue.submit([self._email_row("email_open", opened.contact_id, opened.message_id, client,
-                                           verdict, source="pixel")])
+    def open(self, token: str, client: Client, now: float | None = None) -> None:
+        """Record an open of the message the pixel token names, received at ``now`` (default: the clock).
 
-    def click(self, token: str, client: Client) -> Redirect:
-        """Record a click and return where to send the browser (the token's target, plus the hand-off)."""
+        The token's age is checked by the codec's own clock.
+        """
+        now = time.time() if now is None else now
+        opened = self.codec.read_open(token)
+        verdict = classify_open(client.user_agent, client.method, opened.sent_at, now)
+        self.queue.submit([self._email_row("email_open", opened.contact_id, opened.message_id, client,
+                                           verdict, now, source="pixel")])
+
+    def click(self, token: str, client: Client, now: float | None = None) -> Redirect:
+        """Record a click and return where to send the browser (the token's target, plus the hand-off).
+
+        ``now`` as for ``open``.
+        """
+        now = time.time() if now is None else now
         clicked = self.codec.read_click(token)
-        verdict = classify_click(client.user_agent, client.method, clicked.issued_at, time.time(),
-                                 str(clicked.message_id), str(clicked.link_id))
+        verdict = classify_click(client.user_agent, client.method, clicked.sent_at, now,
+                                 str(clicked.message_id), str(clicked.link_id), clicked.contact_id)
         host, _ = split_url(clicked.target)
         site = self.sites.site_for_host(host)
         self.queue.submit([self._email_row(
-            "email_click", clicked.contact_id, clicked.message_id, client, verdict, source="link",
+            "email_click", clicked.contact_id, clicked.message_id, client, verdict, now, source="link",
             link_id=str(clicked.link_id), target_url=clicked.target, site_id=site.id if site else "")])
         location = clicked.target
         if site is not None and not verdict.is_machine:
             location = _with_param(location, "_odn", self.codec.handoff(clicked.contact_id))
         return Redirect(location)
 
-    def unsubscribe(self, contact_id: str, list_id: str, client: Client, how: str) -> None:
-        """Record the change of consent as an event (the suppression list is written by the caller)."""
+    def unsubscribe(self, contact_id: str, list_id: str, client: Client, how: str,
+                    now: float | None = None, *, sessions: sessionmaker[Session]) -> bool:
+        """Record a change of consent: the suppression, then its ``unsubscribe`` event; False if the
+        contact had left ``list_id`` already (nothing recorded again).
+
+        The suppression (the mailer's authority) is committed with the event row kept in it, then the
+        row is handed to the queue (``tracker.control.consent``). If that fails (a full spool), the
+        suppression stands and ``EventDelayed`` says the event waits in the row for
+        ``hand_over_pending``: delayed, not lost.
+        """
+        now = time.time() if now is None else now
         device = _device_fields(parse_device(client.user_agent))
-        self.queue.submit([event_row("unsubscribe", None, {"list": list_id, "how": how}, source="unsubscribe",
-                                     contact_id=contact_id, campaign_id=list_id,
-                                     country=country_of(client.ip), **device)])
+        row = event_row("unsubscribe", now, {"list": list_id, "how": how}, new_id=self.new_id,
+                        received_at=int(now), source="unsubscribe", contact_id=contact_id,
+                        campaign_id=list_id, country=country_of(client.ip), **device)
+        if not suppress(sessions, contact_id, list_id, how, row):
+            return False
+        try:
+            hand_over(sessions, contact_id, list_id, self.queue.submit)
+        except Exception as exc:
+            raise EventDelayed(str(exc).strip()) from exc
+        return True
 
 
 def _device_fields(device: Device) -> dict[str, Any]:

@@ -71,3 +71,8 @@ def revoke_api_key(session: Session, key_id: int) -> ApiKey:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every key, newest first, revoked ones included (their rows are the audit trail)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())))

@@ -343,7 +343,8 @@ class Suppression(Base):
 
     Written synchronously by the unsubscribe page and the RFC 8058 one-click POST, so the change is
     effective at once; the mailer checks it before every send. The unsubscribe event in ClickHouse
-    is for reports; this row is the authority.
+    is for reports; this row is the authority. ``pending_event`` is that event (its JSON row) until
+    it is handed to the ingestion spool, so a full spool delays it but cannot lose it.
     """
 
     __tablename__ = "suppressions"
@@ -352,3 +353,4 @@ class Suppression(Base):
     list_id: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     how: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pending_event: Mapped[str | None] = mapped_column(Text)

@@ -1,8 +1,9 @@
 """Sites and their domains: add, find and list sites; normalise domains; match a request's host.
 
-Domains are kept in one canonical form (lower-case ASCII, punycode for international names, no
-scheme, port, path, trailing dot or leading ``www.``), and hosts are put in the same form before
-matching, so ``https://WWW.Example.com:443/`` and ``example.com`` are the same site.
+Domains are kept in one canonical form (``tracker.hosts.normalize_host``: lower-case ASCII, punycode
+for international names, no port, trailing dot or leading ``www.``; here also no scheme or path),
+and hosts are matched by ``tracker.hosts.host_in_domains``, so ``https://WWW.Example.com:443/`` and
+``example.com`` are the same site.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from tracker.control.fields import clean_name
 from tracker.control.models import DEFAULT_SITE_OPTIONS, Site, SiteDomain
 from tracker.errors import NotFound, OdnosError
+from tracker.hosts import host_in_domains, normalize_host
 
 MAX_DOMAIN_LENGTH = 253  # DNS limit on a whole name
 _SCHEME = re.compile(r"^(?:https?:)?//")
@@ -32,13 +34,9 @@ def normalize_domain(value: str) -> str:
     """
     if not isinstance(value, str):
         raise OdnosError(f"A domain must be a text, not {type(value).__name__}.", code="bad_domain")
-    host = _AFTER_HOST.split(_SCHEME.sub("", value.strip().lower(), count=1), maxsplit=1)[0]
-    host, _, port = host.partition(":")
-    host = host.rstrip(".").removeprefix("www.")
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        host = ""  # an empty or over-long label: refused below like any other malformed name
+    authority = _AFTER_HOST.split(_SCHEME.sub("", value.strip().lower(), count=1), maxsplit=1)[0]
+    port = authority.partition(":")[2]
+    host = normalize_host(authority)  # names IDNA cannot encode stay non-ASCII and are refused below
     labels = host.split(".")
     if (
         (port and not port.isdigit())
@@ -101,7 +99,7 @@ def site_allows_host(site: Site, host: str) -> bool:
         host = normalize_domain(host)
     except OdnosError:
         return False
-    return any(host == item.domain or host.endswith("." + item.domain) for item in site.domains)
+    return host_in_domains(host, (item.domain for item in site.domains))
 
 
 def _check_options(options: Mapping[str, bool]) -> dict[str, bool]:

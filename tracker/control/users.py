@@ -1,4 +1,5 @@
-"""Dashboard users: add one with a checked email, role and password; check a password at sign-in."""
+"""Dashboard users: add one with a checked email, role and password; check a password at sign-in;
+disable one (their sessions end at their next request)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from tracker.contacts import normalize_email
 from tracker.control.models import Role, User
-from tracker.errors import OdnosError
+from tracker.errors import NotFound, OdnosError
 
 # NIST SP 800-63B: at least 8 characters, no composition rules. The upper bound keeps one sign-in
 # attempt from making the server hash megabytes.
@@ -58,6 +59,34 @@ def check_password(session: Session, email: str, password: str) -> User | None:
         return None
     if not check_password_hash(user.password_hash, password) or user.disabled:
         return None
+    return user
+
+
+def active_user(session: Session, user_id: object) -> User | None:
+    """The user with this id if they may still use the dashboard: None when deleted or disabled.
+
+    One primary-key lookup: it runs on every dashboard request.
+    """
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    return None if user is None or user.disabled else user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, disabled ones too, in the order they were added."""
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def set_disabled(session: Session, email: str, disabled: bool = True) -> User:
+    """Disable (or enable again) the user with this email and flush; ``NotFound`` when there is none.
+
+    A disabled user cannot sign in, their open sessions end at their next request, and their API
+    keys stop working.
+    """
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(f"There is no user with the email {email!r}.", code="unknown_user")
+    user.disabled = disabled
+    session.flush()
     return user
 
 

@@ -9,7 +9,9 @@ most of them, so this module combines five signals:
   Lighthouse, ...), and crawler-list entries tagged ``browser-automation``.
 - ``http_client``: HTTP libraries and command-line tools (curl, Wget, python-requests, aiohttp,
   Go-http-client, axios, node-fetch, okhttp, Java, ...), and crawler-list entries tagged
-  ``http-library``.
+  ``http-library``. Clients named by common words (got, node, Ruby, Bun, Java, ...) count only as
+  a ``name/version`` product token or at the start of the agent, because real browsers carry those
+  words too: in-app browser and Electron app names, Android device code names.
 - ``crawler_list``: any other pattern of the maintained ``crawler-user-agents`` list.
 - ``ua_library``: ua-parser's own "Spider" verdict, i.e. ``user-agents``' ``is_bot``.
 
@@ -22,12 +24,12 @@ say, in a future list) falls back to one Python alternation of the rejects, so a
 break the build.
 
 Measured on crawler-user-agents 1.67 (2,123 example ``instances`` over 1,504 patterns) and a list of
-60 current real browser, in-app, TV and console UAs (``tests/test_enrich_bots.py``):
+67 current real browser, in-app, app, TV and console UAs (``tests/test_enrich_bots.py``):
 
 - ``user-agents`` 2.2 ``is_bot`` alone flags 1,266 of 2,123 instances (59.6 %); ua-parser 1.0.2's
   newer built-in regexes (the ``ua_library`` signal here) flag 1,324 (62.4 %);
-- this detector flags 2,123 of 2,123 (100 %): crawler_list 1,924, http_client 170, headless 29;
-- false positives on the 60 real browser UAs: 0 (0 for user-agents alone too).
+- this detector flags 2,123 of 2,123 (100 %): crawler_list 1,975, http_client 119, headless 29;
+- false positives on the 67 real browser UAs: 0 (0 for user-agents alone too).
 
 Call ``tracker.enrich.device.parse_device(ua)`` on the hot path: it parses once, caches by UA string,
 and carries ``is_bot`` and ``bot_reason`` computed here.
@@ -52,6 +54,21 @@ class BotReason(StrEnum):
     UA_LIBRARY = "ua_library"
 
 
+# HTTP clients (regex fragments) whose names no browser or in-app agent carries as a word.
+_CLIENT_NAMES = (
+    "curl", "libcurl", "wget", "python-requests", "python-urllib", "python-httpx", "httpx", "aiohttp",
+    r"urllib3?", "go-http-client", "axios", "node-fetch", "undici", "okhttp", "apache-httpclient",
+    "libwww-perl", r"lwp-\w+", "faraday", "typhoeus", r"http\.rb", "guzzlehttp", "postmanruntime", "httpie",
+    "scrapy", "restsharp", "reqwest", r"(?:windows)?powershell", "winhttp", "cpp-httplib",
+)
+# HTTP clients named by words that real agents also hold: app names ("Ruby Rewards/3.4" in an Electron
+# UA, "You Got Mail/4.2" in an iOS in-app browser), device code names ("ruby" in Instagram's Android UA).
+_CLIENT_WORDS = (
+    "python", "node", "got", "java", "jakarta", "ruby", "mechanize", "php", "insomnia", "dart", "deno",
+    "bun", "wordpress",
+)
+_WORDS = "|".join(_CLIENT_WORDS)
+
 # Our own markers, written as crawler-list entries so the tags give the reason and one regex set
 # checks them with the list. They come first: the set reports the first pattern that matches.
 _OWN_ENTRIES: list[dict] = [
@@ -61,11 +78,12 @@ _OWN_ENTRIES: list[dict] = [
         "tags": ["browser-automation"],
     },
     {  # HTTP libraries and tools: the name opens the UA or follows a space ("Python/3.12 aiohttp/3.9")
-        "pattern": r"(?i)(?:^|\s)(?:curl|libcurl|wget|python|python-requests|python-urllib|python-httpx|httpx"
-        r"|aiohttp|urllib3?|go-http-client|axios|node-fetch|node|undici|got|okhttp|java|apache-httpclient"
-        r"|jakarta|libwww-perl|lwp-\w+|ruby|faraday|typhoeus|http\.rb|mechanize|guzzlehttp|php"
-        r"|postmanruntime|insomnia|httpie|dart|deno|bun|scrapy|restsharp|reqwest|(?:windows)?powershell"
-        r"|winhttp|cpp-httplib|wordpress)(?:[/\s;(]|$)",
+        "pattern": rf"(?i)(?:^|\s)(?:{'|'.join(_CLIENT_NAMES)})(?:[/\s;(]|$)",
+        "tags": ["http-library"],
+    },
+    {  # clients named by common words: only as a product token ("got/11.8", "ruby/3.2") anywhere, or
+        # opening the UA ("Ruby", "got (https://...)", "Jakarta Commons-HttpClient/3.1")
+        "pattern": rf"(?i)(?:^|\s)(?:{_WORDS})/\d|^(?:{_WORDS})(?:[\s;(]|$)",
         "tags": ["http-library"],
     },
 ]

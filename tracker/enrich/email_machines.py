@@ -16,12 +16,19 @@ with ``is_machine`` and ``reason``, so reports can show humans, machines, or bot
   IronPort, Trend Micro, Symantec, FireEye/Trellix, Sophos, Fortinet, ...) fetch every link within
   seconds of delivery: ``head_request`` (HEAD is never a person), ``scanner_ua`` (vendor names in
   the UA), ``too_fast`` (sooner after the send than a person can act), ``burst`` (several links of
-  one message within a second or two).
+  one message, as one contact received it, within a second or two).
 - ``bot_ua``: anything ``bots.py`` calls a bot (crawlers, HTTP libraries, headless browsers, no UA).
 
-Timing rules need ``sent_at``, the time the message was handed to SMTP; without it they are skipped.
-A burst is only visible from its third link on, so the first clicks of a burst may be marked human
-(or ``too_fast``) when they arrive; a report-time pass over the kept events can re-flag them.
+``too_fast`` needs ``sent_at``, the time the message was handed to SMTP, and is skipped without it.
+A token's signing time is that time only when odnos sends the message as it signs; a link made by
+``odnos link`` for another mail tool carries the send time its maker gave, or says it is unknown,
+so the moment a link was made is never taken for the send (``tracker/tokens.py``).
+
+Bursts are counted per message *and contact*: links made by ``odnos link`` name the campaign as the
+message, so many people share one message id, and three of them clicking within two seconds are
+people, not one scanner. A burst is only visible from its third link on, so the first clicks of a
+burst may be marked human (or ``too_fast``) when they arrive; a report-time pass over the kept
+events can re-flag them.
 """
 
 from __future__ import annotations
@@ -100,10 +107,12 @@ def _machine(reason: MachineReason) -> Verdict:
 
 
 class BurstDetector:
-    """Remembers recent clicks per message to spot many links clicked within ``window`` seconds.
+    """Remembers recent clicks per (message, contact) to spot many links clicked within ``window`` s.
 
-    Bounded: at most ``max_messages`` messages (least recently clicked dropped), and per message the
-    clicks of the last ``window`` seconds, at most ``_MAX_CLICKS``. Thread-safe.
+    One contact's copy of a message is what a gateway scans; other contacts' clicks on the same
+    message id are other people. Bounded: at most ``max_messages`` (message, contact) pairs (least
+    recently clicked dropped), and per pair the clicks of the last ``window`` seconds, at most
+    ``_MAX_CLICKS``. Thread-safe.
     """
 
     _MAX_CLICKS = 64
@@ -112,16 +121,17 @@ class BurstDetector:
         self._window = window
         self._min_links = min_links
         self._max = max_messages
-        self._recent: OrderedDict[str, list[tuple[float, str]]] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, str], list[tuple[float, str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def hit(self, message_id: str, link_id: str, ts: float) -> bool:
-        """Record a click; True when ``min_links`` distinct links of the message fall in the window."""
+    def hit(self, message_id: str, contact_id: str, link_id: str, ts: float) -> bool:
+        """Record a click; True once ``min_links`` distinct links of the pair fall in the window."""
+        key = (message_id, contact_id)
         with self._lock:
-            clicks = [c for c in self._recent.get(message_id, ()) if abs(ts - c[0]) <= self._window]
+            clicks = [c for c in self._recent.get(key, ()) if abs(ts - c[0]) <= self._window]
             clicks.append((ts, link_id))
-            self._recent[message_id] = clicks[-self._MAX_CLICKS :]
-            self._recent.move_to_end(message_id)
+            self._recent[key] = clicks[-self._MAX_CLICKS :]
+            self._recent.move_to_end(key)
             while len(self._recent) > self._max:
                 self._recent.popitem(last=False)
             return len({link for _, link in clicks}) >= self._min_links
@@ -134,7 +144,11 @@ BURSTS = BurstDetector()
 def classify_open(
     user_agent: str, method: str, sent_at: float | None, now: float, *, too_fast: float = OPEN_TOO_FAST
 ) -> Verdict:
-    """Verdict on an open-pixel request received at ``now`` (Unix seconds)."""
+    """Verdict on an open-pixel request received at ``now`` (Unix seconds).
+
+    ``sent_at`` is when the message was sent (the token's ``sent_at``), None when unknown: then the
+    too-fast rule is skipped.
+    """
     if user_agent == _APPLE_MPP_UA:
         return _machine(MachineReason.APPLE_MPP)
     if _GMAIL_FIXED_UA in user_agent:
@@ -153,15 +167,17 @@ def classify_click(
     now: float,
     message_id: str,
     link_id: str,
+    contact_id: str,
     *,
     bursts: BurstDetector = BURSTS,
     too_fast: float = CLICK_TOO_FAST,
 ) -> Verdict:
     """Verdict on a tracked-link request received at ``now`` (Unix seconds).
 
-    Every click is recorded in ``bursts``, machine or not, so a scanner's burst is seen whole.
+    ``sent_at`` as in ``classify_open``. Every click is recorded in ``bursts`` under its message and
+    contact, machine or not, so a scanner's burst is seen whole.
     """
-    burst = bursts.hit(message_id, link_id, now)
+    burst = bursts.hit(message_id, contact_id, link_id, now)
     if method.upper() == "HEAD":
         return _machine(MachineReason.HEAD_REQUEST)
     # no browser navigates with a bare "Mozilla/5.0", and Gmail's fixed UA samples links

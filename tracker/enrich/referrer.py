@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
+from tracker.hosts import host_in_domains, normalize_host
+
 SOURCES = ("search", "social", "email", "direct", "internal", "other")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 EMAIL_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "newsletter"})
@@ -24,7 +26,7 @@ EMAIL_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "newsletter"})
 
 @dataclass(frozen=True, slots=True)
 class Referrer:
-    domain: str  # referrer host without "www.", '' when direct
+    domain: str  # referrer host as ``normalize_host`` puts it (no "www."), '' when direct
     source: str  # one of SOURCES
     name: str  # display name ("Google"), '' when not a known site
 
@@ -125,10 +127,6 @@ _BRAND_PREFIXES = frozenset({"", "www", "m", "images"})
 CACHE_SIZE = 16_384
 
 
-def _strip_www(host: str) -> str:
-    return host[4:] if host.startswith("www.") else host
-
-
 @lru_cache(maxsize=20_000)
 def _classify_host(host: str) -> tuple[str, str]:
     """(source, name) of an external host; cached because a site sees the same few hosts all day."""
@@ -181,14 +179,6 @@ def _utm_values(url: str) -> tuple[str, ...]:
     return tuple(found.values())
 
 
-def _is_internal(host: str, site_hosts: Iterable[str]) -> bool:
-    for site in site_hosts:
-        site = _strip_www(site.lower().rstrip("."))
-        if site and (host == site or host.endswith("." + site)):
-            return True
-    return False
-
-
 def classify_referrer(
     referrer: str, page_host: str, site_domains: Iterable[str], utm_medium: str = ""
 ) -> Referrer:
@@ -204,8 +194,8 @@ def classify_referrer(
 @lru_cache(maxsize=CACHE_SIZE)
 def _classify(referrer: str, page_host: str, site_domains: tuple[str, ...], utm_medium: str) -> Referrer:
     host, _ = split_url(referrer) if referrer else ("", "")
-    domain = _strip_www(host)
-    if host and _is_internal(host, (page_host, *site_domains)):
+    domain = normalize_host(host)
+    if host and host_in_domains(host, (page_host, *site_domains)):
         return Referrer(domain, "internal", "")
     if utm_medium.strip().lower() in EMAIL_MEDIUMS:
         return Referrer(domain, "email", _classify_host(host)[1] if host else "")

@@ -7,6 +7,12 @@ recomputed from anything we hold. Including the site keeps one person's ids on t
 
 Each hit gets two candidates, today's and yesterday's id, because a visit crossing midnight must stay
 one visit: the session tracker keeps whichever candidate already has a live session.
+
+While the salts' keeper (the control database) is down, hits are still counted: a day whose salt
+cannot be had is hashed with the newest salt cached for a day up to it. At midnight during an outage
+that is yesterday's salt, so visitors keep yesterday's ids (and their sessions) until the database
+answers and today's salt is used; a process that never read any salt hashes with a random one of
+its own meanwhile, so its ids do not match other processes' until then.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import hashlib
 import secrets
 import threading
 from typing import Protocol
+
+from tracker.errors import StoreUnavailable
 
 DAY_SECONDS = 86_400
 ID_BYTES = 8  # 16 hex characters
@@ -27,7 +35,10 @@ class SaltSource(Protocol):
     """Keeper of the daily salts; the database backs it in production."""
 
     def salt_for(self, day: dt.date) -> bytes:
-        """The salt of ``day`` (UTC), created on first request; 16 to 64 random bytes."""
+        """The salt of ``day`` (UTC), created on first request; 16 to 64 random bytes.
+
+        Raises ``StoreUnavailable`` when it cannot be had now (the caller uses a stand-in).
+        """
         ...
 
 
@@ -59,26 +70,54 @@ def day_of(ts: float) -> dt.date:
 
 
 class VisitorIds:
-    """Computes visitor-id candidates; keeps the last two days' salts so a hit does no I/O."""
+    """Computes visitor-id candidates; caches the last few days' salts so a hit does no I/O."""
+
+    KEEP_DAYS = 3  # kept before the newest day: hits up to a day old ask for the day before that too
 
     def __init__(self, salts: SaltSource) -> None:
         self._source = salts
         self._salts: dict[dt.date, bytes] = {}
         self._lock = threading.Lock()
+        self._own: bytes | None = None  # this process's stand-in while it has no real salt at all
 
     def _salt(self, day: dt.date) -> bytes:
         salt = self._salts.get(day)
-        if salt is None:
-            with self._lock:
-                salt = self._salts.get(day)
-                if salt is None:
+        if salt is not None:
+            return salt
+        stand_in = self._stand_in(day)
+        # With a stand-in at hand, a hit never queues behind another one asking the keeper.
+        if stand_in is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return stand_in
+        try:
+            salt = self._salts.get(day)
+            if salt is None:
+                try:
                     salt = self._source.salt_for(day)
-                    if not 16 <= len(salt) <= 64:
-                        raise ValueError(f"salt for {day} must be 16 to 64 bytes, got {len(salt)}")
-                    # keep only what a hit can still ask for: this day and the one before
-                    self._salts = {d: s for d, s in self._salts.items() if abs((day - d).days) <= 1}
-                    self._salts[day] = salt
-        return salt
+                except StoreUnavailable:
+                    return stand_in or self._own_salt()
+                if not 16 <= len(salt) <= 64:
+                    raise ValueError(f"salt for {day} must be 16 to 64 bytes, got {len(salt)}")
+                salts = {**self._salts, day: salt}
+                newest = max(salts)
+                self._salts = {d: s for d, s in salts.items() if (newest - d).days <= self.KEEP_DAYS}
+            return salt
+        finally:
+            self._lock.release()
+
+    def _stand_in(self, day: dt.date) -> bytes | None:
+        """The salt to hash ``day`` with while its own cannot be had (see the module's docstring)."""
+        salts = self._salts
+        if salts:
+            earlier = [d for d in salts if d <= day]
+            return salts[max(earlier)] if earlier else salts[min(salts)]
+        return self._own
+
+    def _own_salt(self) -> bytes:
+        if self._own is None:
+            self._own = secrets.token_bytes(32)
+        return self._own
 
     def visitor_id(self, day: dt.date, site_id: str | int, ip: str, user_agent: str) -> str:
         """The id of (site, IP, user agent) on ``day``."""

@@ -9,9 +9,9 @@ once: it asks the store which of the batch's event ids are there already.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -26,14 +26,29 @@ log = logging.getLogger(__name__)
 ORPHAN_INTERVAL = 60.0
 
 # Which of a replayed batch's ids the table holds already; the time range keeps the scan small.
+# The bounds are epoch seconds: 18.16 reads a text date compared with a DateTime('UTC') column in the
+# server's own time zone: on a server not in UTC a text range is shifted and misses rows at its ends.
 EXISTING_IDS_SQL = """
 SELECT toString(event_id) FROM events
-WHERE ts BETWEEN %(first)s AND %(last)s AND event_id IN %(ids)s
+WHERE ts BETWEEN toDateTime(%(first)s) AND toDateTime(%(last)s) AND event_id IN %(ids)s
 """
 
 
-def _ts(value: int) -> datetime:
-    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAX_DATETIME = 2**32 - 1
+
+
+def _replay_key(line: bytes) -> tuple[str, int] | None:
+    """The (event_id, ts) a spooled line can be looked up by, or None when it has no usable pair."""
+    try:
+        row = orjson.loads(line)
+        event_id, ts = row["event_id"], row["ts"]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return None
+    if not (isinstance(event_id, str) and type(ts) is int and 0 <= ts <= _MAX_DATETIME):
+        return None
+    event_id = event_id.lower()  # the store answers toString(event_id) in lower case
+    return (event_id, ts) if _UUID.fullmatch(event_id) else None
 
 
 class EventQueue:
@@ -70,26 +85,29 @@ class EventQueue:
         self.spool.append(b"".join(orjson.dumps(row) + b"\n" for row in rows))
 
     def dedupe(self, data: bytes) -> bytes:
-        """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch)."""
-        lines = [line for line in data.splitlines() if line]
-        parsed = [orjson.loads(line) for line in lines]
-        if not parsed:
-            return b""
-        stamps = [row["ts"] for row in parsed]
+        """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch).
+
+        A line with no usable ``event_id`` and ``ts`` (damaged, or not written by ``submit``) is kept:
+        the store judges it, and if it refuses the line the writer dead-letters it. Raising here
+        instead would stall the replay, and everything behind it, for good.
+        """
+        lines = [line for line in data.split(b"\n") if line]
+        keys = [_replay_key(line) for line in lines]
+        known = [key for key in keys if key is not None]
         existing: set[str] = set()
-        ids = [row["event_id"] for row in parsed]
+        ids = [event_id for event_id, _ in known]
         for start in range(0, len(ids), 5000):
             result = self.store.query(
                 EXISTING_IDS_SQL,
                 {
-                    "first": _ts(min(stamps)),
-                    "last": _ts(max(stamps)),
+                    "first": min(ts for _, ts in known),
+                    "last": max(ts for _, ts in known),
                     "ids": tuple(ids[start : start + 5000]),
                 },
                 name="dedupe replayed batch",
             )
             existing.update(row[0] for row in result.rows)
-        kept = [line for line, row in zip(lines, parsed, strict=True) if row["event_id"] not in existing]
+        kept = [line for line, key in zip(lines, keys, strict=True) if key is None or key[0] not in existing]
         if len(kept) != len(lines):
             log.info(
                 "replay: %d of %d events were already stored; skipped them",

@@ -32,8 +32,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -43,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.errors import OdnosError
+from tracker.store.lock import FolderLock
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +98,8 @@ def _segment_name(number: int) -> str:
     return f"{number:08d}.jsonl"
 
 
-def _take_lock(directory: Path) -> int:
-    """Lock ``directory`` for this process; the kernel drops the lock when the process dies."""
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            raise SpoolLocked(f"Spool {directory} is in use by another process (pid {holder}).") from exc
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
+def _spool_busy(lock_file: Path, other: str) -> Exception:
+    return SpoolLocked(f"Spool {lock_file.parent} is in use by another process ({other}).")
 
 
 def _cut_torn_tail(path: Path) -> int:
@@ -156,13 +143,14 @@ class Spool:
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _take_lock(self.directory)
+        self._owner = FolderLock(self.directory / LOCK_FILE, busy=_spool_busy)
+        self._owner.acquire()
         self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             self._recover()
         except BaseException:
             os.close(self._dir_fd)
-            os.close(self._lock_fd)
+            self._owner.release()
             raise
         self._lock = threading.Lock()
         self._committed_cv = threading.Condition(self._lock)
@@ -531,7 +519,7 @@ class Spool:
         self._sync()
         self._close_read_fd()
         os.close(self._dir_fd)
-        os.close(self._lock_fd)
+        self._owner.release()
         with self._committed_cv:
             self._committed_cv.notify_all()
 

@@ -17,9 +17,9 @@ from typing import Any
 import chdb
 import orjson
 
-from tracker.errors import QueryError, StoreUnavailable
+from tracker.errors import QueryError, RowsRejected, StoreUnavailable
 from tracker.settings import ClickHouseTarget
-from tracker.store.base import EventStore, Result
+from tracker.store.base import EventStore, Result, rejection
 from tracker.store.lock import FolderLock
 from tracker.store.sql import render
 
@@ -119,9 +119,22 @@ class ChdbStore(EventStore):
         self._run(render(sql, params), "CSV", "command")
 
     def insert_json_lines(self, table: str, data: bytes, rows: int) -> None:
-        if rows:
-            self._run(f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow\n{data.decode()}",
-                      "CSV", f"insert into {table}")
+        if not rows:
+            return
+        try:
+            text = data.decode()  # the data travels inside the query text, which must be UTF-8
+        except UnicodeDecodeError as exc:
+            reason = f"the line is not UTF-8 (byte {data[exc.start]:#04x})"
+            raise RowsRejected(f"{table} refused the rows: {reason}", server_message=reason,
+                               row=data.count(b"\n", 0, exc.start) + 1) from None
+        try:
+            self._run(f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow\n{text}", "CSV",
+                      f"insert into {table}")
+        except QueryError as exc:
+            rejected = rejection(table, str(exc.__cause__ or exc))
+            if rejected is None:
+                raise
+            raise rejected from exc
 
     def ping(self) -> None:
         self._run("SELECT 1", "CSV", "ping")

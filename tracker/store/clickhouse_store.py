@@ -4,13 +4,17 @@ Works with Debian's 18.16 server and with 24.8+ alike. Inserts go to the server'
 spool's JSONEachRow bytes, unchanged: the 18.16 native protocol does not take inline data, and
 parsing every line in Python to build a native block cost the collector a third of its CPU. One
 client and one HTTP connection per thread (neither is thread-safe); a reader store sets
-``readonly=1``.
+``readonly=1``. A ``clickhouses://`` URL (or ``?secure=1``) puts both on TLS, the secure native port
+and HTTPS, with one trust rule for the two: the URL's ``ca_certs`` file, else public CAs, and no check
+only with ``verify=0``.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import re
+import ssl
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,12 +25,29 @@ from uuid import UUID
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
-from tracker.errors import QueryError, StoreUnavailable
+from tracker.errors import ConfigError, QueryError, StoreUnavailable
 from tracker.settings import ClickHouseTarget
-from tracker.store.base import EventStore, Result
+from tracker.store.base import EventStore, Result, rejection
 from tracker.store.sql import render
 
 _NETWORK_ERRORS = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, EOFError, OSError)
+_CLOSED_ON_US = ("reset by peer", "eof", "closed connection", "broken pipe")
+CONNECT_TIMEOUT = 3  # seconds to connect, TLS handshake included (a plain port may never answer it)
+INSERT_TIMEOUT = 60  # seconds for a query or an insert to answer
+
+
+def _tls_context(target: ClickHouseTarget) -> ssl.SSLContext:
+    """TLS for the HTTPS port, checked as the native client checks: the URL's CA file or public CAs."""
+    if not target.verify:  # only when the URL says verify=0
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        return ssl.create_default_context(cafile=target.ca_certs or None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"ODNOS_CLICKHOUSE_URL: ca_certs file {target.ca_certs} holds no usable PEM "
+                          f"certificate ({exc}); give the CA that signed the server's certificate") from None
 
 
 def _plain(value: Any) -> Any:
@@ -51,6 +72,7 @@ class ClickHouseStore(EventStore):
         credentials = base64.b64encode(f"{target.user}:{target.password}".encode()).decode()
         self._http_headers = {"Authorization": f"Basic {credentials}",
                               "Content-Type": "application/x-ndjson"}
+        self._tls = _tls_context(target) if target.secure else None
 
     def _client(self, database: str | None = None) -> Client:
         client = getattr(self._local, "client", None)
@@ -59,13 +81,43 @@ class ClickHouseStore(EventStore):
             client = Client(host=self._target.host, port=self._target.port, user=self._target.user,
                             password=self._target.password,
                             database=self.database if database is None else database,
-                            connect_timeout=3, send_receive_timeout=60, settings=settings)
+                            connect_timeout=CONNECT_TIMEOUT, send_receive_timeout=INSERT_TIMEOUT,
+                            settings=settings,
+                            secure=self._target.secure, verify=self._target.verify,
+                            ca_certs=self._target.ca_certs or None)
             if database is None:
                 self._local.client = client
         return client
 
     def _where(self) -> str:
         return f"{self._target.host}:{self._target.port}"
+
+    def _unreachable(self, exc: BaseException, *, over_http: bool) -> StoreUnavailable:
+        """The error for a failed connection, saying what to change in ODNOS_CLICKHOUSE_URL."""
+        target = self._target
+        port = target.http_port if over_http else target.port
+        kind = ("HTTP" if over_http else "native") + (" over TLS" if target.secure else "")
+        where = f"ClickHouse at {target.host}:{port} ({kind})"
+        timed_out = isinstance(exc, ch_errors.SocketTimeoutError | TimeoutError)
+        text = str(exc) if not timed_out or "timed out" in str(exc) else f"timed out: {exc}"
+        failed = re.search(r"certificate verify failed: ([^(]*)", text)
+        if failed:
+            trust = f"the CA file {target.ca_certs}" if target.ca_certs else "the public CAs"
+            return StoreUnavailable(f"{where}: its TLS certificate does not verify against {trust} "
+                                    f"({failed.group(1).strip()}); set ca_certs=/path/ca.pem in "
+                                    "ODNOS_CLICKHOUSE_URL to the CA that signed the server's certificate, "
+                                    "or verify=0 to skip verification")
+        tls_port = (f"is port {port} the server's TLS port (tcp_port_secure, 9440, in the URL; "
+                    "https_port, 8443, as ?http_port=)?")
+        if target.secure and ("[SSL" in text or "handshake" in text.lower()):
+            return StoreUnavailable(f"{where}: the TLS handshake failed ({text}); {tls_port} For plain "
+                                    "ports use clickhouse://")
+        advice = "its http_port" if over_http else "that the server is running"
+        if not target.secure and any(marker in text.lower() for marker in _CLOSED_ON_US):
+            advice += f"; if port {port} is a TLS port, use clickhouses://"
+        if target.secure and timed_out:
+            advice += f"; a plain port leaves the TLS handshake unanswered: {tls_port}"
+        return StoreUnavailable(f"{where} is unreachable ({text}); check ODNOS_CLICKHOUSE_URL and {advice}")
 
     def _execute(self, sql: str, data: Any = None, *, name: str, client: Client | None = None) -> Any:
         client = client or self._client()
@@ -75,8 +127,7 @@ class ClickHouseStore(EventStore):
             return client.execute(sql, data)
         except _NETWORK_ERRORS as exc:
             client.disconnect()
-            raise StoreUnavailable(f"ClickHouse at {self._where()} is unreachable ({exc}); check "
-                                   "ODNOS_CLICKHOUSE_URL and that the server is running") from None
+            raise self._unreachable(exc, over_http=False) from None
         except ch_errors.ServerException as exc:
             if exc.code == 81:  # UNKNOWN_DATABASE
                 raise StoreUnavailable(f"ClickHouse at {self._where()} has no database "
@@ -99,23 +150,29 @@ class ClickHouseStore(EventStore):
         query = quote(f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow")
         conn = getattr(self._local, "http", None)
         if conn is None:
-            conn = http.client.HTTPConnection(self._target.host, self._target.http_port, timeout=60)
+            conn = (http.client.HTTPSConnection(self._target.host, self._target.http_port,
+                                                timeout=CONNECT_TIMEOUT, context=self._tls)
+                    if self._tls is not None else
+                    http.client.HTTPConnection(self._target.host, self._target.http_port,
+                                               timeout=CONNECT_TIMEOUT))
             self._local.http = conn
         try:
+            if conn.sock is None:  # connect (and the TLS handshake) within the native client's timeout
+                conn.connect()
+                conn.sock.settimeout(INSERT_TIMEOUT)
             conn.request("POST", f"/?query={query}", body=data, headers=self._http_headers)
             response = conn.getresponse()
             answer = response.read()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            where = f"{self._target.host}:{self._target.http_port}"
-            raise StoreUnavailable(f"ClickHouse at {where} (HTTP) is unreachable ({exc}); check "
-                                   "ODNOS_CLICKHOUSE_URL and its http_port") from None
+            raise self._unreachable(exc, over_http=True) from None
         if response.status != 200:
             message = answer.decode("utf-8", "replace").strip()[:500]
             if response.status in (401, 403) or "Code: 192" in message or "Code: 193" in message:
                 raise StoreUnavailable(f"ClickHouse at {self._where()} refused the login: check the "
                                        "user and password in ODNOS_CLICKHOUSE_URL")
-            raise QueryError(f"insert into {table} failed: {message}")
+            raise rejection(table, answer.decode("utf-8", "replace")) or QueryError(
+                f"insert into {table} failed: {message}")
 
     def ping(self) -> None:
         self._execute("SELECT 1", name="ping")

@@ -1,28 +1,45 @@
-"""The embedded data folder's lock: chDB opens a folder from one process only, so odnos says so plainly.
+"""One process per folder: the flock-plus-pid lock of the embedded store's folder and of each spool.
 
-Without it a second process gets chDB's bare "Error initializing EmbeddedServer" (the real reason
-goes only to stderr). The holder writes its pid and what it is (``odnos serve on http://...``) into
-the lock file, so the refusal can tell the user which process to stop or where to send the command.
+chDB opens a data folder from one process only, and a spool directory must have one writer. Without
+a lock of our own a second process gets chDB's bare "Error initializing EmbeddedServer" (the real
+reason goes only to stderr), or two workers append to one spool. The holder writes its pid and what
+it is (``odnos serve on http://...``) into the lock file, so the refusal can tell the user which
+process to stop or where to send the command. ``flock`` is released by the kernel when the holder
+dies, however it dies, so a crash never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tracker.errors import StoreUnavailable
 
 
-class FolderLock:
-    """An exclusive, process-wide lock on a data folder, released when the process dies."""
+def _store_busy(path: Path, other: str) -> Exception:
+    return StoreUnavailable(
+        f"the embedded store in {path.parent} is in use by {other}. chDB opens a folder "
+        "from one process only: stop that process first, or use another ODNOS_DATA_DIR",
+        code="store_locked")
 
-    def __init__(self, path: Path) -> None:
+
+class FolderLock:
+    """An exclusive lock on the file ``path``, held until ``release`` or the death of the process.
+
+    ``busy(path, other)`` builds the exception ``acquire`` raises when another process holds it;
+    ``other`` is what that process wrote about itself (``pid 123 (odnos serve on ...)``). The
+    default is the embedded store's ``StoreUnavailable``.
+    """
+
+    def __init__(self, path: Path, busy: Callable[[Path, str], Exception] = _store_busy) -> None:
         self.path = path
+        self._busy = busy
         self._fd: int | None = None
 
-    def acquire(self, holder: str) -> None:
-        """Take the lock or raise StoreUnavailable naming the process that holds it."""
+    def acquire(self, holder: str = "") -> None:
+        """Take the lock, or raise what ``busy`` builds, naming the process that holds it."""
         if self._fd is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,19 +49,18 @@ class FolderLock:
         except BlockingIOError:
             other = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another odnos process"
             os.close(fd)
-            raise StoreUnavailable(
-                f"the embedded store in {self.path.parent} is in use by {other}. chDB opens a folder "
-                "from one process only: stop that process first, or use another ODNOS_DATA_DIR",
-                code="store_locked") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} ({holder})\n".encode(), 0)
+            raise self._busy(self.path, other) from None
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
+        self.describe(holder)
 
     def describe(self, holder: str) -> None:
         """Update what the holder says it is (for example once the server knows its URL)."""
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"pid {os.getpid()} ({holder})\n".encode(), 0)
+            os.pwrite(self._fd, f"pid {os.getpid()}{f' ({holder})' if holder else ''}\n".encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
