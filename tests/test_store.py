@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 import pytest
@@ -119,3 +120,26 @@ def test_rejected_insert_is_a_query_error(store) -> None:
     with pytest.raises(QueryError):
         store.insert_json_lines("t", b'{"k":"a","v":"not a number"}\n', 1)
     assert store.query("SELECT count() FROM t").scalar() == 0
+
+
+@pytest.mark.server
+def test_an_insert_after_the_server_closed_the_idle_connection_lands(clickhouse_server) -> None:
+    """ClickHouse closes an idle keep-alive connection after 3 s; the next insert must not fail on it."""
+    import time as clock
+
+    from tracker.settings import load_settings
+    from tracker.store import open_store
+
+    database = "idle_" + uuid.uuid4().hex[:8]
+    settings = load_settings(environ={"ODNOS_CLICKHOUSE_URL": clickhouse_server.url_for(database)})
+    store = open_store(settings)
+    try:
+        store.ensure_database()
+        store.command("CREATE TABLE t (n UInt32) ENGINE = MergeTree ORDER BY n")
+        store.insert_json_lines("t", b'{"n":1}\n', 1)
+        clock.sleep(4)
+        store.insert_json_lines("t", b'{"n":2}\n', 1)
+        assert store.query("SELECT count() FROM t").scalar() == 2
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS {database}")
+        store.close()

@@ -16,6 +16,7 @@ import http.client
 import re
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,9 @@ _NETWORK_ERRORS = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, EOFErro
 _CLOSED_ON_US = ("reset by peer", "eof", "closed connection", "broken pipe")
 CONNECT_TIMEOUT = 3  # seconds to connect, TLS handshake included (a plain port may never answer it)
 INSERT_TIMEOUT = 60  # seconds for a query or an insert to answer
+# ClickHouse closes an idle HTTP keep-alive connection after keep_alive_timeout (3 s by default);
+# a connection idle longer than this is reopened rather than written to half-closed.
+KEEP_ALIVE_IDLE = 2.0
 
 
 def _tls_context(target: ClickHouseTarget) -> ssl.SSLContext:
@@ -156,6 +160,9 @@ class ClickHouseStore(EventStore):
                     http.client.HTTPConnection(self._target.host, self._target.http_port,
                                                timeout=CONNECT_TIMEOUT))
             self._local.http = conn
+        idle = time.monotonic() - getattr(self._local, "http_used", 0.0)
+        if conn.sock is not None and idle > KEEP_ALIVE_IDLE:
+            conn.close()  # the server may have closed it: a request on it would fail half-sent
         try:
             if conn.sock is None:  # connect (and the TLS handshake) within the native client's timeout
                 conn.connect()
@@ -163,6 +170,7 @@ class ClickHouseStore(EventStore):
             conn.request("POST", f"/?query={query}", body=data, headers=self._http_headers)
             response = conn.getresponse()
             answer = response.read()
+            self._local.http_used = time.monotonic()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise self._unreachable(exc, over_http=True) from None
