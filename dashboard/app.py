@@ -1,33 +1,91 @@
-"""The dashboard's shell: mounts its pages on the odnos Flask server, behind the login.
+"""The dashboard's shell: a Dash app on the odnos Flask server, behind the login.
 
-Until the Dash pages land, ``/`` is a status page: what this process runs and how much data the
-store holds, so a newcomer who opens the printed URL sees odnos alive on their data.
+``init_app(server)`` mounts Dash at ``/``: a frame (navigation, the signed-in user) and a router
+that renders the page for the URL. Pages live in ``dashboard/pages/``; the filter bar's state is
+the URL's query string, so a view can be shared and reloaded. Every route Dash adds is guarded by
+``dashboard.access``. Dash serves its own scripts and the styles in ``dashboard/assets/``: nothing
+is fetched from a CDN.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
-from flask import Blueprint, Flask, current_app, render_template
+import dash_mantine_components as dmc
+from dash import Dash, Input, Output, dcc, html
+from flask import Flask
 
-from tracker.auth import login_required
-from tracker.control.sites import list_sites
-from tracker.queries.overview import store_overview
+from dashboard import access, components
+from dashboard.pages import PAGES
+from tracker.auth import csrf_token, current_user
 
-bp = Blueprint("dashboard", __name__, template_folder="templates")
-
-
-def init_app(server: Flask) -> None:
-    """Register the dashboard's routes on ``server``."""
-    server.register_blueprint(bp)
+ASSETS = Path(__file__).parent / "assets"
 
 
-@bp.get("/")
-@login_required
-def home() -> Any:
-    runtime = current_app.extensions["odnos"]
-    with runtime.control.session() as db:
-        sites = [(s.id, s.name, ", ".join(d.domain for d in s.domains)) for s in list_sites(db)]
-    public_url = runtime.settings.effective_public_url()
-    return render_template("status.html", sites=sites, overview=store_overview(runtime.reader),
-                           store=runtime.store.kind, public_url=public_url)
+def init_app(server: Flask) -> Dash:
+    """Mount the dashboard on ``server``; every route it adds needs a signed-in user."""
+    return access.protect(server, lambda: _make_dash(server))
+
+
+def _make_dash(server: Flask) -> Dash:
+    app = Dash(__name__, server=server, url_base_pathname="/", assets_folder=str(ASSETS),
+               serve_locally=True, title="odnos", update_title=None, suppress_callback_exceptions=True,
+               compress=False)
+    app.layout = _frame
+    _register_router(app)
+    components.register(app)
+    for page in PAGES:
+        page.register(app)
+    return app
+
+
+def _frame() -> Any:
+    """The page around every page: navigation on the left, the page on the right."""
+    user = current_user()
+    role = user.role if user else "viewer"
+    links = [dmc.NavLink(label=page.TITLE, href=page.PATH, id=f"nav-{page.__name__.rsplit('.', 1)[1]}",
+                         active="exact" if page.PATH == "/" else "partial")
+             for page in PAGES if access.has_role(role, page.ROLE)]
+    return dmc.MantineProvider(
+        theme={"primaryColor": "indigo", "fontFamily": "system-ui, -apple-system, Segoe UI, sans-serif",
+               "defaultRadius": "md"},
+        children=dmc.AppShell(
+            [
+                dmc.AppShellHeader(
+                    dmc.Group([
+                        html.A("odnos", href="/", className="brand"),
+                        dmc.Group([
+                            dmc.Text(user.email if user else "", size="sm", c="dimmed", id="whoami"),
+                            html.Form([dcc.Input(type="hidden", name="csrf", value=csrf_token()),
+                                       html.Button("Sign out", className="signout")],
+                                      method="post", action="/logout"),
+                        ]),
+                    ], justify="space-between", h="100%", px="md"),
+                ),
+                dmc.AppShellNavbar(links, p="sm"),
+                dmc.AppShellMain(dcc.Loading(html.Div(id="page"), type="dot", delay_show=300)),
+                dcc.Location(id="url", refresh="callback-nav"),
+            ],
+            header={"height": 52}, navbar={"width": 210, "breakpoint": "sm"}, padding="lg",
+        ),
+    )
+
+
+def _register_router(app: Dash) -> None:
+    by_path = {page.PATH: page for page in PAGES}
+
+    @access.callback(app, Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
+    def route(pathname: str | None, search: str | None) -> Any:
+        page = by_path.get(pathname or "/")
+        if page is None:
+            return _message("Page not found", f"There is no page at {pathname}.")
+        user = current_user()
+        if user is None or not access.has_role(user.role, page.ROLE):
+            return _message("Not for your role", "Ask an admin for access to this page.")
+        return page.layout(dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=False)))
+
+
+def _message(title: str, text: str) -> Any:
+    return dmc.Alert(text, title=title, color="gray", variant="light", maw=520)

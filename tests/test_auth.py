@@ -3,7 +3,6 @@ and the login's `next` parameter can only lead back into odnos, never to another
 
 from __future__ import annotations
 
-import http.client
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
+from tests.fixtures.web import WebClient
 from tracker.auth import _safe_next
 from tracker.control.db import ControlPlane
 from tracker.control.users import active_user, add_user, list_users, set_disabled
@@ -26,35 +26,6 @@ PASSWORD = "correct horse battery"
 ])
 def test_next_stays_on_this_site(target: str | None, expected: str) -> None:
     assert _safe_next(target) == expected
-
-
-class Browser:
-    """One signed-in (or not) browser: keeps the session cookie, never follows redirects."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.cookie = ""
-
-    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> http.client.HTTPResponse:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Cookie": self.cookie} if self.cookie else {}
-        body = None
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        response.body = response.read()  # type: ignore[attr-defined]
-        conn.close()
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie" and value.startswith("session="):
-                cookie = value.split(";", 1)[0]
-                self.cookie = "" if cookie == "session=" else cookie
-        return response
-
-    def log_in(self, email: str) -> None:
-        response = self.request("POST", "/login", {"email": email, "password": PASSWORD})
-        assert response.status == 302 and response.getheader("Location") == "/", response.body
 
 
 @pytest.fixture
@@ -75,13 +46,13 @@ def dashboard(tmp_path: Path, clickhouse_server) -> tuple[OdnosServer, ControlPl
 @pytest.mark.server
 def test_a_disabled_users_session_stops_at_the_next_request(dashboard) -> None:
     server, control, (ann, bob) = dashboard
-    ann_browser, bob_browser = Browser(server.port), Browser(server.port)
+    ann_browser, bob_browser = WebClient(server.port), WebClient(server.port)
     assert bob_browser.request("GET", "/").status == 302  # anonymous: to the login form
-    ann_browser.log_in(ann)
-    bob_browser.log_in(bob)
+    ann_browser.log_in(ann, PASSWORD)
+    bob_browser.log_in(bob, PASSWORD)
     for browser in (ann_browser, bob_browser):
         page = browser.request("GET", "/")
-        assert page.status == 200 and b'id="pageviews"' in page.body
+        assert page.status == 200 and b'id="react-entry-point"' in page.body  # the dashboard
 
     with control.session() as db:
         set_disabled(db, bob)
@@ -90,10 +61,10 @@ def test_a_disabled_users_session_stops_at_the_next_request(dashboard) -> None:
     assert refused.status == 302
     assert urllib.parse.urlsplit(refused.getheader("Location")).path == "/login"
     assert bob_browser.cookie == "", "the disabled user's session cookie was not cleared"
-    again = bob_browser.request("POST", "/login", {"email": bob, "password": PASSWORD})
+    again = bob_browser.sign_in(bob, PASSWORD)
     assert again.status == 401  # and cannot sign in again
     page = ann_browser.request("GET", "/")
-    assert page.status == 200 and b'id="pageviews"' in page.body  # an enabled user goes on as before
+    assert page.status == 200 and b'id="react-entry-point"' in page.body  # an enabled user goes on
 
 
 def test_active_user_is_none_once_disabled_or_deleted(control: ControlPlane) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
-import urllib.error
-import urllib.parse
-import urllib.request
-from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
+from tests.fixtures.web import WebClient, component
 
 COMMANDS = ["serve", "collector", "dashboard", "scheduler", "migrate", "demo", "user", "site", "sql"]
 
@@ -99,7 +97,9 @@ def test_demo_then_serve_shows_the_data_behind_a_login(tmp_path: Path) -> None:
     login_line = next(line for line in demo.stdout.splitlines() if line.startswith("dashboard login:"))
     email, password = login_line.split(":", 1)[1].split("(")[0].strip().split(" / ")
     assert run_odnos("demo", env=env).stdout.startswith("demo data is already loaded")
-    pageviews = int(run_odnos("sql", "SELECT count() FROM events WHERE name = 'pageview'", env=env).stdout)
+    # the dashboard's default view: people's pageviews of today and the 29 days before, in UTC
+    pageviews = int(run_odnos("sql", "SELECT count() FROM events WHERE name = 'pageview' AND is_bot = 0 "
+                              "AND toDate(ts) >= today() - 29", env=env).stdout)
     assert pageviews > 300
 
     with OdnosServer(env) as server:
@@ -108,18 +108,17 @@ def test_demo_then_serve_shows_the_data_behind_a_login(tmp_path: Path) -> None:
         _assert_clean_error(busy, "in use by pid")
         assert server.url in busy.stderr  # says which server holds the folder
 
-        jar = CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        page = opener.open(server.url + "/")
-        assert page.url.startswith(server.url + "/login")
-        with pytest.raises(urllib.error.HTTPError) as wrong:
-            opener.open(server.url + "/login", urllib.parse.urlencode(
-                {"email": email, "password": "wrong"}).encode())
-        assert wrong.value.code == 401
-        home = opener.open(server.url + "/login?next=/", urllib.parse.urlencode(
-            {"email": email, "password": password}).encode()).read().decode()
-        assert f'<b id="pageviews">{pageviews:,}</b>' in home
-        assert "Demo Shop" in home
+        web = WebClient(server.port)
+        page = web.request("GET", "/")
+        assert page.status == 302 and page.getheader("Location").startswith("/login")
+        assert web.sign_in(email, "wrong").status == 401
+        assert web.sign_in(email, password, next_path="/").status == 302
+        overview = web.callback("page.children", [{"id": "url", "property": "pathname", "value": "/"},
+                                                  {"id": "url", "property": "search", "value": ""}])
+        assert overview.status == 200, overview.body
+        shown = json.loads(overview.body)
+        assert component(shown, "kpi-pageviews")["children"] == f"{pageviews:,}"
+        assert "Demo Shop" in overview.body.decode()
 
 
 def test_link_and_pixel_carry_the_send_time_given_and_unknown_without(tmp_path: Path) -> None:
@@ -152,3 +151,65 @@ def test_link_and_pixel_carry_the_send_time_given_and_unknown_without(tmp_path: 
                           ("2099-01-01T00:00:00Z", "days")):
         _assert_clean_error(run_odnos(*link, "--sent-at", bad, env=env), fragment)
         _assert_clean_error(run_odnos(*pixel, "--sent-at", bad, env=env), fragment)
+
+
+def test_a_busy_folder_names_the_server_to_stop_and_its_command_line(tmp_path: Path) -> None:
+    import sys
+
+    env = odnos_env(tmp_path / "data")
+    with OdnosServer(env) as server:
+        busy = run_odnos("sql", "SELECT 1", env=env)
+        _assert_clean_error(busy, f"in use by pid {server.process.pid} (")  # the server, not its worker
+        assert f"started as `{sys.executable} -m tracker serve --port {server.port}`" in busy.stderr
+
+
+def test_campaign_must_be_what_the_help_promises(tmp_path: Path) -> None:
+    env = odnos_env(tmp_path)
+    for bad in ("spring sale!", "été", "a/b", ""):
+        for command in (["link", "https://shop.example.com/"], ["pixel"]):
+            result = run_odnos(*command, "--email", "ann@example.com", "--campaign", bad, env=env)
+            _assert_clean_error(result, f"--campaign {bad!r} may hold only ASCII letters, digits, - and _")
+    assert "ASCII letters, digits, - and _" in " ".join(run_odnos("link", "--help", env=env).stdout.split())
+    assert "for example spring-sale" in run_odnos("pixel", "--email", "ann@example.com", "--campaign",
+                                                  "Spring Sale!", env=env).stderr
+    fine = run_odnos("pixel", "--email", "ann@example.com", "--campaign", "Spring_sale-2026", env=env)
+    assert fine.returncode == 0, fine.stderr
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("ODNOS_PORT", "abc", "must be a whole number from 1 to 65535, for example 8000"),
+    ("ODNOS_PORT", "99999", "must be between 1 and 65535, for example 8000"),
+    ("ODNOS_WORKERS", "2.5", "must be a whole number from 1 to 64, for example 2"),
+    ("ODNOS_BATCH_INTERVAL", "fast", "must be a number from 0.01 to 60.0"),
+    ("ODNOS_CHDB_MAX_MEMORY", "lots", "such as 512M or 2G"),
+    ("ODNOS_SPOOL_MAX_BYTES", "", "such as 512M or 2G"),
+    ("ODNOS_TRUSTED_PROXIES", "office", "such as 10.0.0.0/8"),
+    ("ODNOS_SMTP_URL", "smtp://[mail", "must start with smtp:// or smtps://, then a valid host"),
+    ("ODNOS_CLICKHOUSE_URL", "clickhouse://db:abc/odnos", "the port 'abc' must be a number from 1 to 65535"),
+])
+def test_a_bad_setting_says_what_is_expected_not_what_python_said(tmp_path: Path, variable: str,
+                                                                   value: str, expected: str) -> None:
+    result = run_odnos("sql", "SELECT 1", env=odnos_env(tmp_path, **{variable: value}))
+    _assert_clean_error(result, expected)
+    for python_words in ("invalid literal", "could not convert", "does not appear to be", "Invalid IPv6",
+                         "could not be cast"):
+        assert python_words not in result.stderr
+
+
+def test_port_and_workers_flags_get_the_settings_one_line_errors(tmp_path: Path) -> None:
+    _assert_clean_error(run_odnos("serve", "--port", "abc", env=odnos_env(tmp_path)),
+                        "'abc' is not valid: must be a whole number from 1 to 65535")
+    _assert_clean_error(run_odnos("serve", "--port", "70000", env=odnos_env(tmp_path)), "between 1 and 65535")
+    _assert_clean_error(run_odnos("collector", "--workers", "0", env=odnos_env(tmp_path)), "between 1 and 64")
+
+
+def test_a_failed_query_shows_the_query_the_user_typed(engine_env: dict[str, str]) -> None:
+    assert run_odnos("migrate", env=engine_env).returncode == 0
+    typo = run_odnos("sql", "SELEC 1", env=engine_env)
+    _assert_clean_error(typo, "query 'SELEC 1' failed")
+    assert "FORMAT" not in typo.stderr and "Syntax error" in typo.stderr
+    assert "Stack trace" not in typo.stderr  # ClickHouse 18.16 adds its own to the message
+    spread = run_odnos("sql", "SELECT nosuch\n  FROM events", env=engine_env)
+    _assert_clean_error(spread, "query 'SELECT nosuch FROM events' failed")
+    assert "nosuch" in spread.stderr.split("failed", 1)[1] and "JSONCompact" not in spread.stderr
+    _assert_clean_error(run_odnos("sql", "SELECT 1 FORMAT CSV", env=engine_env), "leave out the FORMAT")

@@ -41,7 +41,8 @@ def _signed_an_hour_ago() -> TokenCodec:
 
 
 def _verdicts(collector: Collector, message: str, expected: int) -> dict[tuple[str, str], tuple[int, str]]:
-    rows = collector.rows("message_id = %(m)s", {"m": message}, expected)
+    rows = collector.rows("message_id = %(m)s AND name IN ('email_click', 'email_open')", {"m": message},
+                          expected)
     assert len(rows) == expected, rows
     return {(r["contact_id"], r["link_id"]): (r["is_machine"], r["machine_reason"]) for r in rows}
 

@@ -8,6 +8,7 @@ referrers) with ua-parser, geoip2fast and the referrer table, never read back fr
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -18,13 +19,19 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.processes import odnos_env, run_odnos
-from tracker.control.models import Suppression
+from tracker.control.models import Campaign, Rule, RuleTrigger, Suppression
+from tracker.crm.mailer.helpers import sample_context
+from tracker.crm.rules.define import find_rule
+from tracker.crm.segments import list_segments, segment_size, validate_definition
+from tracker.crm.templates import compile_saved, list_templates
 from tracker.demo import APPLE_MPP_UA, BOTS, BROWSERS, COUNTRIES, DEMO_DOMAIN, DemoResult, load_demo
+from tracker.demo_crm import NEWSLETTER_NAME, RULE_NAME, SEGMENTS, newsletter_links
 from tracker.enrich.device import parse_device
 from tracker.enrich.geo import country_of
 from tracker.enrich.referrer import SOURCES, classify_referrer
 from tracker.runtime import Runtime
 from tracker.settings import load_settings
+from tracker.tokens import TokenCodec
 
 NOW = 1_780_000_000.0  # a fixed end of history, so that two loads compare row for row
 VISITORS = 600
@@ -220,3 +227,98 @@ def test_odnos_demo_refuses_nonsense_counts(tmp_path: Path) -> None:
     assert refused.stderr.strip().splitlines() == [
         "odnos: error: --visitors and --days must be at least 1 (for example: odnos demo --visitors 300 "
         "--days 7)"]
+
+
+def test_the_crm_templates_compile_and_use_the_helpers(demo) -> None:
+    runtime, _ = demo
+    templates = {template.name: template for template in list_templates(runtime.control)}
+    assert set(templates) == {"Welcome", "Win-back", NEWSLETTER_NAME}
+    sample = sample_context(TokenCodec(["demo test"]), "https://odnos.test")
+    rendered = {name: compile_saved(template).render(sample) for name, template in templates.items()}
+    assert "recommended(3" in templates["Win-back"].html
+    assert rendered["Win-back"].html.count("Sample Item") == 3  # one row per recommendation
+    assert "How likely are you to recommend us?" in rendered[NEWSLETTER_NAME].html
+    assert rendered[NEWSLETTER_NAME].html.count("https://odnos.test/r/") == 11  # answers 0 to 10
+    assert all("https://odnos.test/u/sample" in r.html for r in rendered.values())  # every mail unsubscribes
+
+
+def _attributed(runtime: Runtime, name: str, since: float = 0) -> list[tuple[str, str]]:
+    """(contact, pathname) of each person's ``name`` event since ``since``: the event's own contact, else
+    the newest contact its visitor was linked to, computed here from the identities rows."""
+    newest: dict[tuple[str, str], tuple] = {}
+    for site, visitor, contact, ts in _rows(runtime, "SELECT site_id, visitor_id, contact_id, ts "
+                                                     "FROM identities"):
+        if (site, visitor) not in newest or ts > newest[(site, visitor)][0]:
+            newest[(site, visitor)] = (ts, contact)
+    found = []
+    for contact, site, visitor, path in _rows(
+            runtime, "SELECT contact_id, site_id, visitor_id, pathname FROM events WHERE name = %(name)s "
+                     "AND is_bot = 0 AND is_machine = 0 AND ts >= toDateTime(%(since)s)",
+            name=name, since=int(since)):
+        contact = contact or newest.get((site, visitor), (None, ""))[1]
+        if contact:
+            found.append((contact, path))
+    return found
+
+
+def _opened_not_clicked(runtime: Runtime) -> set[str]:
+    """Contacts with a person's open and no person's click, revisions applied here from their events."""
+    revisions = _rows(runtime, "SELECT message_id, contact_id, toUInt64(ts) * 1000 + ts_ms, "
+                               "toUInt64(props.value[indexOf(props.key, 'window_ms')]) FROM events "
+                               "WHERE name = 'machine_revision'")
+    people: dict[str, set[str]] = {"email_open": set(), "email_click": set()}
+    for name, message, contact, at in _rows(
+            runtime, "SELECT name, message_id, contact_id, toUInt64(ts) * 1000 + ts_ms FROM events "
+                     "WHERE name IN ('email_open', 'email_click') AND is_machine = 0 AND is_bot = 0"):
+        if not any((m, c) == (message, contact) and abs(at - when) <= window
+                   for m, c, when, window in revisions):
+            people[name].add(contact)
+    return people["email_open"] - people["email_click"]
+
+
+def test_the_example_segments_are_stored_and_sized_as_their_definitions_say(demo) -> None:
+    runtime, _ = demo
+    now = datetime.fromtimestamp(NOW, UTC)
+    with runtime.control.sessions() as db:
+        stored = {segment.name: segment.definition for segment in list_segments(db)}
+    examples = Path(__file__).parent.parent / "schemas" / "examples" / "segments"
+    assert stored == {name: validate_definition(json.loads((examples / f"{stem}.json").read_text()))
+                      for stem, name in SEGMENTS.items()}
+    sizes = {stem: segment_size(runtime.store, stored[name], now=now) for stem, name in SEGMENTS.items()}
+    created = [row[0] for row in _rows(runtime, "SELECT toUnixTimestamp(created_at) FROM contacts FINAL")]
+    week = NOW - 7 * 86400
+    pricing: dict[str, int] = {}
+    for contact, path in _attributed(runtime, "pageview", week):
+        pricing[contact] = pricing.get(contact, 0) + (path == "/pricing")
+    signed_up = {contact for contact, _ in _attributed(runtime, "signup")}
+    assert _attributed(runtime, "purchase") == []  # the demo shop sells nothing yet: nobody to win back
+    expected = {"new_this_week": sum(ts >= week for ts in created),
+                "opened_not_clicked": len(_opened_not_clicked(runtime)),
+                "pricing_no_signup": sum(n >= 3 and c not in signed_up for c, n in pricing.items()),
+                "win_back": 0}
+    assert sizes == expected
+    assert sizes["opened_not_clicked"] > 50
+
+
+def test_the_win_back_rule_is_there_and_disabled(demo) -> None:
+    runtime, _ = demo
+    with runtime.control.sessions() as db:
+        rule = find_rule(db, RULE_NAME)
+        names = {segment.id: segment.name for segment in list_segments(db)}
+        assert db.query(Rule).count() == 1
+    templates = {template.id: template.name for template in list_templates(runtime.control)}
+    assert (rule.enabled, rule.trigger) == (False, RuleTrigger.enter)
+    assert (names[rule.segment_id], templates[rule.template_id]) == (SEGMENTS["win_back"], "Win-back")
+
+
+def test_the_campaign_is_the_newsletter_and_its_clicks_are_on_the_newsletters_links(demo) -> None:
+    runtime, _ = demo
+    with runtime.control.sessions() as db:
+        campaign = db.scalars(select(Campaign)).one()
+    newsletter = next(t for t in list_templates(runtime.control) if t.name == NEWSLETTER_NAME)
+    assert (campaign.template_id, campaign.subject) == (newsletter.id, newsletter.subject)
+    links = newsletter_links(runtime, newsletter.id)
+    assert len(links) == 4  # the logo, two products and the lookbook; survey and unsubscribe are odnos's
+    clicked = dict(_rows(runtime, "SELECT link_id, any(target_url) FROM events WHERE name = 'email_click' "
+                                  "AND is_machine = 0 GROUP BY link_id"))
+    assert clicked == links  # people clicked every link of the email, and only those

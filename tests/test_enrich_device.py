@@ -43,10 +43,15 @@ def test_versions_are_major_minor():
 
 
 def test_unknown_strings_are_empty_not_other():
-    parsed = parse_device("SomethingNobodyKnows")
+    parsed = parse_device("Mozilla/5.0 (SomethingNobodyKnows) AppleWebKit/537.36")
     assert (parsed.browser, parsed.browser_version, parsed.os, parsed.os_version) == ("", "", "", "")
-    assert parsed.device == "other"
+    assert (parsed.device, parsed.is_bot) == ("other", False)
     assert parsed.device in DEVICE_CLASSES
+
+
+def test_a_bare_word_is_a_tool_not_a_person():
+    parsed = parse_device("SomethingNobodyKnows")
+    assert (parsed.device, parsed.bot_reason) == ("bot", "tool_agent")
 
 
 def test_bots_get_the_bot_class():

@@ -10,12 +10,15 @@ from tracker.enrich.email_machines import (
     CLICK_TOO_FAST,
     GOOGLE_IMAGE_PROXY,
     HUMAN,
+    TRAP_WINDOW,
     BurstDetector,
     MachineReason,
     Verdict,
     classify_click,
     classify_open,
+    network_of,
 )
+from tracker.tokens import TRAP_LINK_ID
 
 SENT = 1_741_600_000.0
 LATER = SENT + 300  # five minutes after the send: a person's pace
@@ -135,10 +138,27 @@ def test_burst_of_links_from_one_message():
     bursts = BurstDetector(window=2.0, min_links=3)
     assert click(link="a", now=LATER, bursts=bursts) == HUMAN
     assert click(link="b", now=LATER + 0.3, bursts=bursts) == HUMAN
-    assert click(link="c", now=LATER + 0.6, bursts=bursts) == machine(MachineReason.BURST)
+    # the click that reveals the burst revises the two before it (the collector writes the revision)
+    revealing = Verdict(True, MachineReason.BURST, revision_window=2.0)
+    assert click(link="c", now=LATER + 0.6, bursts=bursts) == revealing
+    # later clicks of the same burst are caught as they come, and need no second revision
+    assert click(link="d", now=LATER + 0.9, bursts=bursts) == machine(MachineReason.BURST)
 
 
-def test_a_person_clicking_two_links_or_one_link_twice_is_no_burst():
+def test_a_new_burst_of_the_same_message_later_is_revised_again():
+    bursts = BurstDetector(window=2.0, min_links=3)
+    for start in (LATER, LATER + 600):
+        verdicts = [click(link=link, now=start + i * 0.2, bursts=bursts) for i, link in enumerate("abc")]
+        assert [v.revision_window for v in verdicts] == [0.0, 0.0, 2.0]
+
+
+def test_trap_link_is_a_machine_and_revises_the_message_around_it():
+    verdict = click(CHROME, link=TRAP_LINK_ID, now=LATER)
+    assert verdict == Verdict(True, MachineReason.TRAP_LINK, revision_window=TRAP_WINDOW)
+    assert TRAP_WINDOW >= 30  # gateways take their time over a message's links; a person never clicks it
+
+
+def test_a_person__clicking_two_links_or_one_link_twice_is_no_burst():
     bursts = BurstDetector(window=2.0, min_links=3)
     verdicts = [click(link=link, now=LATER + i * 0.2, bursts=bursts) for i, link in enumerate("aabab")]
     assert verdicts == [HUMAN] * 5
@@ -153,7 +173,8 @@ def test_scanner_clicks_feed_the_burst_detector_too():
     bursts = BurstDetector(window=2.0, min_links=3)
     click(method="HEAD", link="a", bursts=bursts)
     click(method="HEAD", link="b", now=LATER + 0.1, bursts=bursts)
-    assert click(link="c", now=LATER + 0.2, bursts=bursts) == machine(MachineReason.BURST)
+    assert click(link="c", now=LATER + 0.2, bursts=bursts) == Verdict(True, MachineReason.BURST,
+                                                                       revision_window=2.0)
 
 
 def test_bursts_are_per_message():
@@ -176,7 +197,8 @@ def test_one_contacts_burst_is_seen_among_other_peoples_clicks():
     clicks = [("scanned", "a"), ("ann", "b"), ("scanned", "b"), ("bob", "c"), ("scanned", "c"), ("ann", "a")]
     verdicts = [click(link=link, contact=contact, now=LATER + i * 0.1, bursts=bursts)
                 for i, (contact, link) in enumerate(clicks)]
-    assert verdicts == [HUMAN, HUMAN, HUMAN, HUMAN, machine(MachineReason.BURST), HUMAN]
+    assert verdicts == [HUMAN, HUMAN, HUMAN, HUMAN, Verdict(True, MachineReason.BURST, revision_window=2.0),
+                        HUMAN]
 
 
 def test_burst_detector_is_bounded():
@@ -210,3 +232,46 @@ def test_burst_detector_is_thread_safe():
 @pytest.mark.parametrize("ua", [IPHONE_MAIL, OUTLOOK_DESKTOP, CHROME])
 def test_people_clicking_five_minutes_later(ua):
     assert click(ua) == HUMAN
+
+
+# link resolvers that describe themselves, and networks
+
+
+@pytest.mark.parametrize("ua", [
+    "Kaspersky Lab CFR link resolver cfradmins@kaspersky.com",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+    "Safari/537.36 LinkChecker/2.1",
+    "URL Defense Gateway/1.0",
+    "SafeLinks-Resolver/3.2 (Windows NT 10.0)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0 Safari/537.36 "
+    "Time-of-Click Protection",
+])
+def test_security_link_checkers_in_their_own_words(ua):
+    assert click(ua).is_machine
+    assert click(ua).reason in (MachineReason.SCANNER_UA, MachineReason.LINK_RESOLVER)
+
+
+# Addresses in networks geoip2fast's ASN data names: Proofpoint and Mimecast (mail security), Amazon,
+# Microsoft and Google Cloud (clouds); and a home broadband and a mobile network.
+PROOFPOINT, MIMECAST, AMAZON, MICROSOFT = "148.163.128.1", "207.211.30.1", "18.208.0.1", "13.107.6.152"
+HOME = ("81.2.69.160", "2a02:8108::1")  # Andrews & Arnold (UK), Vodafone Germany
+
+
+@pytest.mark.parametrize(("ip", "kind"), [(PROOFPOINT, "scanner"), (MIMECAST, "scanner"), (AMAZON, "cloud"),
+                                          (MICROSOFT, "cloud"), ("::ffff:" + PROOFPOINT, "scanner"),
+                                          (HOME[0], ""), (HOME[1], ""), ("10.1.2.3", ""), ("not an ip", "")])
+def test_networks_of_addresses(ip, kind):
+    assert network_of(ip) == kind
+
+
+def test_a_scanner_with_a_browsers_agent_is_caught_by_its_network():
+    assert click(CHROME, ip=PROOFPOINT) == machine(MachineReason.SCANNER_NETWORK)
+    assert click(CHROME, ip=AMAZON) == machine(MachineReason.CLOUD_NETWORK)
+    assert click(CHROME, ip=HOME[0]) == HUMAN
+
+
+def test_opens_from_clouds_are_people_but_from_gateways_machines():
+    """Webmail providers fetch images for their readers from their clouds; gateways fetch for nobody."""
+    assert classify_open(CHROME, "GET", SENT, LATER, ip=MICROSOFT) == HUMAN
+    assert classify_open(CHROME, "GET", SENT, LATER, ip=MIMECAST) == machine(MachineReason.SCANNER_NETWORK)
+    assert classify_open(IPHONE_MAIL, "GET", SENT, LATER, ip=HOME[1]) == HUMAN

@@ -102,6 +102,8 @@ def test_readonly_store_refuses_writes(store_factory) -> None:
     with pytest.raises(QueryError):
         reader.command("INSERT INTO t VALUES ('x')")
     assert writer.query("EXISTS TABLE t").scalar() == 1
+    # the dashboard's questions fill date ranges with numbers(): a reader must be able to run them
+    assert reader.query("SELECT sum(number) FROM numbers(5)").scalar() == 10
 
 
 def test_unreachable_server_is_store_unavailable() -> None:

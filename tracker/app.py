@@ -66,7 +66,7 @@ def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
 
 def _add_collector(app: Flask, runtime: Runtime) -> None:
     """The ingestion queue (this worker's spool and writer), the pipeline, and the routes."""
-    from tracker.collect import pages
+    from tracker.collect import pages, survey
     from tracker.collect.frontend import Frontend
     from tracker.collect.pipeline import Pipeline
     from tracker.ingest.queue import EventQueue
@@ -78,6 +78,7 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     app.extensions["odnos.queue"] = queue
     app.extensions["odnos.pipeline"] = pipeline
     app.register_blueprint(pages.bp)
+    app.register_blueprint(survey.bp)
     app.wsgi_app = Frontend(app.wsgi_app, pipeline, runtime.settings.max_body_bytes,  # type: ignore[method-assign]
                             runtime.settings.max_batch_events, runtime.settings.trusted_proxies)
 

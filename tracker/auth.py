@@ -11,6 +11,8 @@ their sessions at their next request, and a changed role applies at once. API ke
 from __future__ import annotations
 
 import functools
+import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
+from tracker.collect.clients import client_of
 from tracker.control.users import active_user, check_password
+from tracker.signin_throttle import SigninThrottle
 
 bp = Blueprint("auth", __name__)
 
@@ -79,23 +83,52 @@ def _safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/"
 
 
+def csrf_token() -> str:
+    """This session's token for forms that change something (sign-in and sign-out included)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def _csrf_ok() -> bool:
+    sent = request.form.get("csrf", "")
+    return bool(sent) and hmac.compare_digest(sent, session.get("csrf", ""))
+
+
+def _throttle() -> SigninThrottle:
+    return current_app.extensions.setdefault("odnos.signin_throttle", SigninThrottle())
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
-    if request.method == "POST":
-        email = request.form.get("email", "")
-        password = request.form.get("password", "")
-        with _runtime().control.session() as db:
-            user = check_password(db, email, password)
-            if user is not None:
-                session.clear()
-                session["user_id"] = user.id  # all the cookie holds: the rest is read per request
-                return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong email or password."
-    return render_template("login.html", error=error), (401 if error else 200)
+    if request.method == "GET":
+        return render_template("login.html", error=None, csrf=csrf_token())
+    if not _csrf_ok():
+        return render_template("login.html", error="The form expired; please sign in again.",
+                               csrf=csrf_token()), 400
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    account = "account:" + email.strip().lower()
+    keys = (account, "address:" + client_of(request.environ, _runtime().settings.trusted_proxies).ip)
+    wait = _throttle().wait_for(keys)
+    if wait > 0:
+        message = f"Too many failed sign-ins; try again in {int(wait) + 1} s."
+        return render_template("login.html", error=message, csrf=csrf_token()), 429
+    with _runtime().control.session() as db:
+        user = check_password(db, email, password)
+        if user is not None:
+            _throttle().succeeded(account)
+            session.clear()  # a new session at sign-in: nothing from before it carries over
+            session["user_id"] = user.id  # all the cookie holds: the rest is read per request
+            return redirect(_safe_next(request.args.get("next")))
+    _throttle().failed(keys)
+    return render_template("login.html", error="Wrong email or password.", csrf=csrf_token()), 401
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    if not _csrf_ok():
+        return redirect(url_for("auth.login"))  # a forged sign-out changes nothing
     session.clear()
     return redirect(url_for("auth.login"))

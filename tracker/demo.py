@@ -3,7 +3,9 @@
 One shop site, a few thousand visitors over 30 days (sessions of several pages with engaged time
 and scroll depth, search, social, email and direct traffic, UTM campaigns, devices, countries, a
 share of crawlers), 600 contacts, and one sent campaign with human opens and clicks, Apple Mail
-Privacy Protection opens and link-scanner clicks, unsubscribes, and the clickers' later visits.
+Privacy Protection opens and link-scanner clicks, unsubscribes, and the clickers' later visits. The
+CRM examples (templates, segments, a disabled rule) come from ``tracker.demo_crm``; the campaign is
+its newsletter template, and its clicks are on that email's links, with the mailer's link ids.
 
 No row is written by hand where the collector makes it: the demo plays what browsers and mail
 clients would send (beacons as the snippet sends them, pixel loads and clicks with real signed
@@ -103,7 +105,6 @@ APPLE_MPP_UA = "Mozilla/5.0"
 GMAIL_PROXY_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 GMAIL_PROXY_NET = "66.102.8"
 SCANNER_NET = "40.94.0"  # a mail security gateway's cloud, following every link of a message
-LINKS = {"1": "/products/blue-shoes", "2": "/products/red-hat", "3": "/blog/autumn-lookbook"}
 CAMPAIGN_UTM = "utm_source=newsletter&utm_medium=email&utm_campaign=autumn-sale"
 FIRST = ["Ana", "Marko", "Jelena", "Nikola", "Sara", "Luka", "Mila", "Stefan", "Eva", "David", "Lena",
          "Petar", "Maja", "Ivan", "Nina", "Tom", "Emma", "Noah", "Olivia", "Liam"]
@@ -118,6 +119,7 @@ class DemoResult:
     password: str | None
     events: int
     contacts: int
+    crm: str  # the line saying which CRM examples were made (tracker.demo_crm)
 
 
 class _Batches:
@@ -152,10 +154,12 @@ class _Browser:
 class _Player:
     """Plays the hits of the demo's people through the pipeline, at simulated times up to ``now``."""
 
-    def __init__(self, runtime: Runtime, site_id: str, campaign_id: str, seed: int, now: float) -> None:
+    def __init__(self, runtime: Runtime, site_id: str, campaign_id: str, links: dict[str, str], seed: int,
+                 now: float) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - repeatable demo data, nothing secret
         ids = random.Random(f"odnos demo event ids {seed}")  # noqa: S311 - apart, so ids stay stable
         self.site_id, self.campaign_id, self.now = site_id, campaign_id, now
+        self.links = links  # the campaign email's link id -> target, as its template has them
         self.clock = now  # what the token codec reads: tokens are signed and checked at hit time
         self.codec = TokenCodec(runtime.keys, clock=lambda: self.clock)
         self.out = _Batches(runtime.store)
@@ -263,8 +267,8 @@ class _Player:
             send = sent_at + rng.uniform(0, 600)
             self._at(send)  # the mailer signs the message's tokens as it sends
             pixel = self.codec.open(contact_id, message_id)
-            links = {link: self.codec.click(contact_id, message_id, link, f"{SHOP}{path}?{CAMPAIGN_UTM}")
-                     for link, path in LINKS.items()}
+            links = {link: self.codec.click(contact_id, message_id, link, target)
+                     for link, target in self.links.items()}
             unsubscribe = self.codec.unsubscribe(contact_id, self.campaign_id)
             self.out.submit([event_row("email_sent", send, new_id=self.new_id, received_at=int(send),
                                        source="mailer", site_id=self.site_id, contact_id=contact_id,
@@ -334,23 +338,27 @@ def load_demo(runtime: Runtime, *, visitors: int = 3000, days: int = 30, contact
     from tracker.control.models import Campaign, CampaignStatus, User
     from tracker.control.sites import add_site, list_sites
     from tracker.control.users import add_user
+    from tracker.demo_crm import NEWSLETTER_SUBJECT, add_examples, newsletter_links
 
     now = time.time() if now is None else now
     sent_at = now - 10 * 86400
     with runtime.control.session() as db:
         if any(site.name == DEMO_SITE_NAME for site in list_sites(db)):
             return None
+    crm = add_examples(runtime)
+    with runtime.control.session() as db:
         site_id = add_site(db, DEMO_SITE_NAME, [DEMO_DOMAIN]).id
         password = None
         if db.query(User).filter(User.email == DEMO_USER).first() is None:
             password = secrets.token_urlsafe(9)
             add_user(db, DEMO_USER, password, "admin")
-        campaign = Campaign(name="Autumn sale", site_id=site_id, subject="Autumn sale: 20% off shoes",
-                            status=CampaignStatus.sent, sent_at=datetime.fromtimestamp(sent_at, UTC))
+        campaign = Campaign(name="Autumn sale", site_id=site_id, subject=NEWSLETTER_SUBJECT,
+                            template_id=crm.newsletter_id, status=CampaignStatus.sent,
+                            sent_at=datetime.fromtimestamp(sent_at, UTC))
         db.add(campaign)
         db.flush()
         campaign_id = str(campaign.id)
-    player = _Player(runtime, site_id, campaign_id, seed, now)
+    player = _Player(runtime, site_id, campaign_id, newsletter_links(runtime, crm.newsletter_id), seed, now)
     contact_rows = _contacts(player.rng, contacts, now)
     runtime.store.insert("contacts", contact_rows)
     player.visitors(visitors, days)
@@ -359,4 +367,5 @@ def load_demo(runtime: Runtime, *, visitors: int = 3000, days: int = 30, contact
     player.out.flush()
     runtime.store.insert("contacts", [{**row, "status": "unsubscribed", "version": 2, "updated_at": int(now)}
                                       for row in contact_rows if row["contact_id"] in unsubscribed])
-    return DemoResult(site_id=site_id, password=password, events=player.out.total, contacts=contacts)
+    return DemoResult(site_id=site_id, password=password, events=player.out.total, contacts=contacts,
+                      crm=crm.summary())

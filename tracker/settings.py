@@ -16,6 +16,7 @@ import secrets
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -45,7 +46,10 @@ def _text(value: Any) -> str:
 
 def _int(minimum: int, maximum: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        number = int(str(value).strip())
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number from {minimum} to {maximum}") from None
         if not minimum <= number <= maximum:
             raise ValueError(f"must be between {minimum} and {maximum}")
         return number
@@ -55,7 +59,11 @@ def _int(minimum: int, maximum: int) -> Callable[[Any], int]:
 
 def _float(minimum: float, maximum: float) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
-        number = float(str(value).strip())
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"must be a number from {minimum} to {maximum}, with a point for "
+                             "decimals") from None
         if not minimum <= number <= maximum:
             raise ValueError(f"must be between {minimum} and {maximum}")
         return number
@@ -70,7 +78,11 @@ def _size(value: Any) -> int:
     """Bytes, with an optional K, M or G suffix (powers of 1024): ``512M``, ``2G``, ``1048576``."""
     text = str(value).strip().upper().removesuffix("B").removesuffix("I")
     unit = text[-1:] if text[-1:] in "KMG" else ""
-    number = float(text[: len(text) - len(unit)])
+    try:
+        number = float(text[: len(text) - len(unit)])
+    except ValueError:
+        raise ValueError("must be a number of bytes with an optional K, M or G (powers of 1024), "
+                         "such as 512M or 2G") from None
     if number <= 0:
         raise ValueError("must be a positive size such as 512M or 2G")
     return int(number * _SIZE_UNITS[unit])
@@ -81,9 +93,14 @@ def _url(*schemes: str) -> Callable[[Any], str]:
         text = str(value).strip()
         if not text:
             return ""
-        parts = urlsplit(text)
-        if parts.scheme not in schemes or not (parts.hostname or parts.path):
-            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        expected = f"must start with {' or '.join(s + '://' for s in schemes)}"
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname
+        except ValueError:  # a malformed [IPv6] host
+            raise ValueError(f"{expected}, then a valid host") from None
+        if parts.scheme not in schemes or not (host or parts.path):
+            raise ValueError(expected)
         return text
 
     return parse
@@ -105,7 +122,24 @@ def _keys(value: Any) -> tuple[str, ...]:
 def _networks(value: Any) -> tuple:
     """Addresses or CIDR ranges (``10.0.0.0/8``, ``127.0.0.1``)."""
     items = value if isinstance(value, list | tuple) else str(value).split(",")
-    return tuple(ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip())
+    try:
+        return tuple(ipaddress.ip_network(str(item).strip(), strict=False)
+                     for item in items if str(item).strip())
+    except ValueError:
+        raise ValueError("must be addresses or CIDR ranges separated by commas, such as "
+                         "10.0.0.0/8,192.168.1.5") from None
+
+
+def _address(value: Any) -> str:
+    """An email address with an optional display name: ``news@shop.example`` or ``Shop <news@...>``."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    _, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and "." in domain) or "\r" in text or "\n" in text:
+        raise ValueError("must be an address such as `Shop <news@shop.example.com>`")
+    return text
 
 
 def _level(value: Any) -> str:
@@ -152,6 +186,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_url", "", "SMTP server mailing rules send through: `smtp://user:pass@host:587` "
             "(STARTTLS) or `smtps://...:465`; e.g. `smtp://mailpit:1025` in docker-compose.",
             _url("smtp", "smtps")),
+    Setting("mail_from", "", "From address of the mail odnos sends, e.g. `Shop <news@shop.example.com>`; "
+            "its domain names the Message-IDs, and it is the `mailto:` of `List-Unsubscribe` (subject "
+            "`unsubscribe <token>`). Required to send.", _address),
+    Setting("rules_interval", 60, "Seconds between two evaluations of the enabled mailing rules by the "
+            "scheduler (the autoresponder answers within about this long).", _int(1, 3600)),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _level),
 )
 
@@ -208,9 +247,10 @@ class Settings:
         secure = parts.scheme == "clickhouses" or _url_flag(query.pop("secure", "0"), "secure")
         try:
             port = parts.port or (9440 if secure else 9000)
-        except ValueError as exc:
-            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: bad port ({exc}); expected "
-                              "clickhouse://user:pass@host:9000/db") from None
+        except ValueError:
+            shown = parts.netloc.rpartition(":")[2]
+            raise ConfigError(f"ODNOS_CLICKHOUSE_URL: the port {shown!r} must be a number from 1 to 65535, "
+                              "e.g. clickhouse://user:pass@host:9000/db") from None
         database = parts.path.strip("/") or "odnos"
         if not database.replace("_", "").isalnum():
             raise ConfigError(f"ODNOS_CLICKHOUSE_URL: database name {database!r} must be letters, digits "
@@ -260,7 +300,9 @@ def _parse(setting: Setting, raw: Any, origin: str) -> Any:
     try:
         return setting.parse(raw)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{setting.env} (from {origin}): {raw!r} is not valid: {exc}. "
+        numeric = type(setting.default) in (int, float)
+        example = f", for example {setting.default} (the default)" if numeric else ""
+        raise ConfigError(f"{setting.env} (from {origin}): {raw!r} is not valid: {exc}{example}. "
                           f"{setting.help}") from None
 
 

@@ -1,4 +1,4 @@
-"""Signed tokens for tracked email: make and check click, open, unsubscribe and hand-off tokens.
+"""Signed tokens for tracked email: make and check click, open, unsubscribe, hand-off, survey tokens.
 
 Every open, click and unsubscribe must be tied to one contact and one message without a database
 lookup on the hot path, and must never be forgeable: the facts travel inside the token, signed with

@@ -17,11 +17,12 @@ from multiprocessing import util as mp_util
 from flask import Flask
 
 from tracker.app import create_app
-from tracker.runtime import Runtime
+from tracker.runtime import Runtime, forward_stop_signals
 from tracker.settings import load_settings
 
 
 def _build(parts: tuple[str, ...], *, migrate_schema: bool) -> Flask:
+    forward_stop_signals()  # in the main thread, first: a stop signal must wake it
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from tracker import __version__
-from tracker.cli import demo, links, migrate, serve, sites, sql, users
+from tracker.cli import contacts, demo, links, migrate, rules, segments, serve, sites, sql, templates, users
 from tracker.errors import OdnosError
 
-COMMANDS = (serve, migrate, demo, users, sites, sql, links)
+COMMANDS = (serve, migrate, demo, users, sites, sql, links, templates, contacts, segments, rules)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,11 +33,16 @@ def run(args: argparse.Namespace) -> int:
         result = load_demo(runtime, visitors=args.visitors, days=args.days)
     finally:
         runtime.close()
+    reset = f"odnos user add --email {DEMO_USER} --password - --reset"
     if result is None:
-        print("demo data is already loaded; nothing to do")
+        print(f"demo data is already loaded; nothing to do. Its dashboard login is {DEMO_USER}, with the "
+              f"password printed the first time; to set a new one: {reset}")
         return 0
     print(f"loaded {result.events:,} events and {result.contacts:,} contacts for the demo site")
+    print(result.crm)
     if result.password:
-        print(f"dashboard login: {DEMO_USER} / {result.password}  (change it: odnos user add ...)")
+        print(f"dashboard login: {DEMO_USER} / {result.password}  (to set another: {reset})")
+    else:
+        print(f"dashboard login: {DEMO_USER}, with the password it had already (to set a new one: {reset})")
     print(result.site_id)
     return 0

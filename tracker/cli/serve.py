@@ -3,7 +3,9 @@
 The parent process only checks what a user can get wrong (settings, data folder, port, the store)
 and prints one clear line if something is off; granian then forks the worker that builds the app
 (``tracker.wsgi``), so chDB and background threads live only in the worker. The URL is printed once
-the server answers its health check, with the time it took.
+the server answers its health check, with the time it took. On a control database without users,
+`odnos serve` first makes an admin and prints its login with the URL: otherwise the first page a
+new user sees is a login nobody can pass.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import argparse
 import gc
 import itertools
 import os
+import secrets
 import socket
 import sys
 import threading
 import time
 import urllib.request
 
-from tracker.errors import ConfigError
+from tracker.errors import ConfigError, OdnosError
+from tracker.runtime import forward_stop_signals
 from tracker.settings import Settings, ensure_data_dir, load_settings
 from tracker.store.lock import FolderLock
 
 WORKER_STOP_SECONDS = 15
+FIRST_ADMIN = "admin@example.com"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                description="Run only the collector (pixels, links, beacons) with "
                                            "ODNOS_WORKERS processes. Needs a ClickHouse server.")
     _listen_args(collector)
-    collector.add_argument("--workers", type=int, help="worker processes (default ODNOS_WORKERS)")
+    collector.add_argument("--workers", help="worker processes (default ODNOS_WORKERS, 2)")
     collector.set_defaults(run=run_collector)
 
     dashboard = sub.add_parser("dashboard", help="server mode: run the dashboard alone",
@@ -53,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _listen_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default ODNOS_HOST, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default ODNOS_PORT, 8000)")
+    # Checked with the settings (ODNOS_PORT), so a bad value gets the same one-line error
+    parser.add_argument("--port", help="port to listen on (default ODNOS_PORT, 8000)")
 
 
 def check_port(host: str, port: int) -> None:
@@ -87,8 +93,30 @@ def _check_store(settings: Settings) -> None:
         store.close()
 
 
-def _announce(url: str, started: float, what: str) -> None:
-    """Print the URL once /healthz answers; the first line a user reads."""
+def _first_admin(settings: Settings) -> str:
+    """With no dashboard user yet, make an admin; return the line that gives its login, else ""."""
+    from tracker.cli.common import open_control
+    from tracker.control.users import add_user, list_users
+
+    control = open_control(settings)
+    try:
+        with control.session() as db:
+            if list_users(db):
+                return ""
+            password = secrets.token_urlsafe(12)
+            add_user(db, FIRST_ADMIN, password, "admin")
+    except OdnosError as exc:
+        if exc.code == "duplicate_email":  # another server on the same database made it just now
+            return ""
+        raise
+    finally:
+        control.dispose()  # before the fork: the worker opens connections of its own
+    return (f"first start: dashboard login {FIRST_ADMIN} / {password}  (shown once; to set another: "
+            f"odnos user add --email {FIRST_ADMIN} --password - --reset)")
+
+
+def _announce(url: str, started: float, what: str, note: str) -> None:
+    """Print the URL once /healthz answers (then ``note``, if any): the first lines a user reads."""
     deadline = started + 120
     while time.monotonic() < deadline:
         try:
@@ -98,6 +126,8 @@ def _announce(url: str, started: float, what: str) -> None:
                     label = f"odnos {what}".strip()
                     print(f"{label} is running at {url}  (ready in {took:.1f} s; Ctrl+C stops it)",
                           flush=True)
+                    if note:
+                        print(note, flush=True)
                     return
         except OSError:
             time.sleep(0.1)
@@ -105,7 +135,7 @@ def _announce(url: str, started: float, what: str) -> None:
           file=sys.stderr, flush=True)
 
 
-def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
+def _serve(settings: Settings, target: str, workers: int, what: str, *, first_admin: bool = False) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
@@ -115,6 +145,7 @@ def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
     ensure_data_dir(settings)
     check_port(settings.host, settings.port)
     _check_store(settings)
+    note = _first_admin(settings) if first_admin else ""
     os.environ.update(settings.as_env())
     preload()
     gc.collect()
@@ -126,9 +157,10 @@ def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
 
     def after_fork() -> None:
         if next(forks) == workers:
-            threading.Thread(target=_announce, args=(url, started, what), daemon=True).start()
+            threading.Thread(target=_announce, args=(url, started, what, note), daemon=True).start()
 
     os.register_at_fork(after_in_parent=after_fork)
+    forward_stop_signals()
     server = Server(target, address=settings.host, port=settings.port, interface=Interfaces.WSGI,
                     workers=workers, factory=True, blocking_threads=4, backlog=2048,
                     log_level=settings.log_level.lower(), log_access=False,
@@ -142,12 +174,12 @@ def _serve(settings: Settings, target: str, workers: int, what: str) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({"host": args.host, "port": args.port})
+    return load_settings({"host": args.host, "port": args.port, "workers": getattr(args, "workers", None)})
 
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return _serve(settings, "tracker.wsgi:embedded", 1, "")
+    return _serve(settings, "tracker.wsgi:embedded", 1, "", first_admin=True)
 
 
 def _server_mode(settings: Settings, command: str) -> None:
@@ -159,7 +191,7 @@ def _server_mode(settings: Settings, command: str) -> None:
 def run_collector(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _server_mode(settings, "collector")
-    return _serve(settings, "tracker.wsgi:collector", args.workers or settings.workers, "collector")
+    return _serve(settings, "tracker.wsgi:collector", settings.workers, "collector")
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -174,6 +206,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     _server_mode(settings, "scheduler")
+    forward_stop_signals()
     runtime = Runtime.open(settings, migrate_schema=True)
     try:
         run_jobs(runtime)

@@ -1,4 +1,4 @@
-"""`odnos user add`: create a person who can log in to the dashboard."""
+"""`odnos user add`: create a person who can log in to the dashboard, or give one a new password."""
 
 from __future__ import annotations
 
@@ -7,30 +7,51 @@ import sys
 
 from tracker.cli.common import open_control
 from tracker.control.models import Role
-from tracker.control.users import add_user
+from tracker.control.users import add_user, set_password
+from tracker.errors import OdnosError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("user", help="manage dashboard users",
                             description="Manage the people who can log in to the dashboard.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="add a user (prints the user id)",
+    add = actions.add_parser("add", help="add a user, or reset a password with --reset (prints the user id)",
                              description="Add a user. Roles: admin (everything), marketer (segments, "
-                                         "rules, campaigns), viewer (reads reports).")
+                                         "rules, campaigns), viewer (reads reports). With --reset, give "
+                                         "an existing user this password instead (and this role, if "
+                                         "--role is given). Prints the user id last.")
     add.add_argument("--email", required=True)
     add.add_argument("--password", required=True,
                      help="the password, or - to read it from standard input (keeps it out of `ps`)")
-    add.add_argument("--role", choices=[r.value for r in Role], default="viewer")
+    add.add_argument("--role", choices=[r.value for r in Role],
+                     help="admin, marketer or viewer (default viewer; with --reset: unchanged)")
+    add.add_argument("--reset", action="store_true",
+                     help="the user exists: set this password (a forgotten or lost login)")
     add.set_defaults(run=run_add)
 
 
 def run_add(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password == "-" else args.password  # noqa: S105
     control = open_control()
-    with control.session() as db:
-        user = add_user(db, args.email, password, args.role)
-        user_id = user.id
-    control.dispose()
-    print(f"added {args.role} {args.email}")
+    try:
+        with control.session() as db:
+            if args.reset:
+                user = set_password(db, args.email, password, args.role)
+                done = f"set a new password for {user.role} {user.email}"
+            else:
+                user = add_user(db, args.email, password, args.role or Role.viewer.value)
+                done = f"added {user.role} {user.email}"
+            user_id = user.id
+    except OdnosError as exc:
+        if exc.code == "duplicate_email":
+            raise OdnosError(f"{exc.message.rstrip('.')}; to give it a new password, add --reset",
+                             code=exc.code) from None
+        if exc.code == "unknown_user":
+            raise OdnosError(f"{exc.message.rstrip('.')}; leave out --reset to add it",
+                             code=exc.code) from None
+        raise
+    finally:
+        control.dispose()
+    print(done)
     print(user_id)
     return 0

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.collect.clients import Client
 from tracker.collect.sites import BackgroundReload, SiteCache, SiteView
-from tracker.contacts import contact_id_for
+from tracker.contacts import contact_id_for, normalize_email
 from tracker.control.consent import EventDelayed, hand_over, suppress
 from tracker.control.db import ControlPlane
 from tracker.control.salts import salt_for
 from tracker.enrich.device import Device, parse_device
-from tracker.enrich.email_machines import classify_click, classify_open
+from tracker.enrich.email_machines import REVISION_EVENT, BurstDetector, classify_click, classify_open
 from tracker.enrich.geo import country_of
 from tracker.enrich.referrer import classify_referrer, split_url, utm_params
 from tracker.enrich.sessions import SessionTracker
@@ -86,6 +86,7 @@ def campaign_of(message_id: str | int) -> str:
 class Pipeline:
     def __init__(self, control: ControlPlane, codec: TokenCodec, queue: EventQueue, *,
                  new_id: Callable[[], str] = new_event_id) -> None:
+        self.bursts = BurstDetector()  # this pipeline's clicks only: two pipelines never share bursts
         self.sites = SiteCache(control)
         self.codec = codec
         self.queue = queue
@@ -135,6 +136,8 @@ class Pipeline:
                 raise OdnosError("identify needs the email and its HMAC computed with the site's identify "
                                  "secret on the site's server", code="bad_identify", status=403)
             contact_id = contact_id_for(email)
+            # contacts_from_events (schemas/clickhouse/0006) makes the contact row from this address.
+            event = {**event, "props": {**event.get("props", {}), "email": normalize_email(email)}}
         elif event.get("odn"):
             try:
                 contact_id = self.codec.read_handoff(event["odn"])
@@ -179,7 +182,7 @@ class Pipeline:
         """
         now = time.time() if now is None else now
         opened = self.codec.read_open(token)
-        verdict = classify_open(client.user_agent, client.method, opened.sent_at, now)
+        verdict = classify_open(client.user_agent, client.method, opened.sent_at, now, ip=client.ip)
         self.queue.submit([self._email_row("email_open", opened.contact_id, opened.message_id, client,
                                            verdict, now, source="pixel")])
 
@@ -191,12 +194,20 @@ class Pipeline:
         now = time.time() if now is None else now
         clicked = self.codec.read_click(token)
         verdict = classify_click(client.user_agent, client.method, clicked.sent_at, now,
-                                 str(clicked.message_id), str(clicked.link_id), clicked.contact_id)
+                                 str(clicked.message_id), str(clicked.link_id), clicked.contact_id,
+                                 ip=client.ip, bursts=self.bursts)
         host, _ = split_url(clicked.target)
         site = self.sites.site_for_host(host)
-        self.queue.submit([self._email_row(
+        rows = [self._email_row(
             "email_click", clicked.contact_id, clicked.message_id, client, verdict, now, source="link",
-            link_id=str(clicked.link_id), target_url=clicked.target, site_id=site.id if site else "")])
+            link_id=str(clicked.link_id), target_url=clicked.target, site_id=site.id if site else "")]
+        if verdict.revision_window:  # a later verdict: the contact's events of the message around now
+            rows.append(event_row(
+                REVISION_EVENT, now, {"window_ms": str(round(verdict.revision_window * 1000))},
+                new_id=self.new_id, received_at=int(now), source="link", contact_id=clicked.contact_id,
+                message_id=str(clicked.message_id), campaign_id=campaign_of(clicked.message_id),
+                link_id=str(clicked.link_id), is_machine=1, machine_reason=verdict.reason))
+        self.queue.submit(rows)
         location = clicked.target
         if site is not None and not verdict.is_machine:
             location = _with_param(location, "_odn", self.codec.handoff(clicked.contact_id))

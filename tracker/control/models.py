@@ -110,12 +110,14 @@ class CampaignStatus(enum.StrEnum):
 
 class RuleTrigger(enum.StrEnum):
     enter = "enter"
+    event = "event"
     schedule = "schedule"
 
 
 class RuleFrequency(enum.StrEnum):
-    once = "once"
-    per_period = "per_period"
+    once = "once"  # at most once per contact, ever
+    per_period = "per_period"  # at most once per contact every period_seconds
+    each = "each"  # once per occasion: each event, each fire time of the schedule
 
 
 class SendStatus(enum.StrEnum):
@@ -239,19 +241,26 @@ class Segment(Base):
 
 
 class Rule(Base):
-    """Mail ``template_id`` to members of ``segment_id``: when they enter it, or on a cron schedule.
+    """Mail ``template_id`` to members of ``segment_id``: when they enter it, when they do
+    ``event_name``, or on a cron ``schedule`` (evaluated in ``timezone``).
 
     ``frequency`` once: a contact gets it at most once ever; per_period: at most once every
-    ``period_seconds``. ``delay_seconds`` waits after the trigger; quiet hours (local hours
-    ``quiet_start`` to ``quiet_end``, both or neither) hold messages back; ``hourly_cap`` limits the
-    rule's sends per hour. New rules are disabled: nothing is mailed until someone turns one on.
-    The CHECKs keep combinations the runner could not honour out of the table; they spell out
-    ``IS NOT NULL`` because a CHECK that evaluates to NULL passes.
+    ``period_seconds``; each: once per event or fire time. ``delay_seconds`` waits after the
+    trigger; quiet hours (local hours ``quiet_start`` to ``quiet_end``, both or neither, in the
+    contact's ``timezone`` attribute or else the rule's) hold messages back; ``hourly_cap`` limits
+    the rule's sends per rolling hour. New rules are disabled: nothing is mailed until someone turns
+    one on. ``mail_existing``: whether an enter rule mails the members already in the segment when
+    it is enabled. ``watermark``: where the next evaluation starts (events received since, for
+    event rules; the last fire time served, for schedule rules). ``last_run_at`` and ``last_error``
+    say how the last evaluation went (tracker/crm/rules/runner.py). The CHECKs keep combinations
+    the runner could not honour out of the table; they spell out ``IS NOT NULL`` because a CHECK
+    that evaluates to NULL passes.
     """
 
     __tablename__ = "rules"
     __table_args__ = (
         CheckConstraint("trigger <> 'schedule' OR schedule IS NOT NULL", name="schedule_has_cron"),
+        CheckConstraint("trigger <> 'event' OR event_name IS NOT NULL", name="event_has_name"),
         CheckConstraint(
             "frequency <> 'per_period' OR (period_seconds IS NOT NULL AND period_seconds > 0)",
             name="per_period_has_period",
@@ -273,6 +282,8 @@ class Rule(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="RESTRICT"))
     trigger: Mapped[RuleTrigger] = mapped_column(_choice(RuleTrigger, "trigger"))
     schedule: Mapped[str | None] = mapped_column(String(100))
+    event_name: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     frequency: Mapped[RuleFrequency] = mapped_column(
         _choice(RuleFrequency, "frequency"), default=RuleFrequency.once
     )
@@ -283,7 +294,31 @@ class Rule(Base):
     hourly_cap: Mapped[int | None]
     enabled: Mapped[bool] = mapped_column(default=False)
     dry_run: Mapped[bool] = mapped_column(default=False)
+    mail_existing: Mapped[bool] = mapped_column(default=False)
+    watermark: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RuleWait(Base):
+    """When an enter rule with a delay first saw a contact in its segment: the delay counts from here."""
+
+    __tablename__ = "rule_waits"
+
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerLock(Base):
+    """Who may act as the scheduler until ``expires_at`` (tracker/crm/rules/lock.py takes and renews it)."""
+
+    __tablename__ = "scheduler_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
 
 
 class SendLedger(Base):

@@ -1,5 +1,5 @@
 """Dashboard users: add one with a checked email, role and password; check a password at sign-in;
-disable one (their sessions end at their next request)."""
+set a new password; disable one (their sessions end at their next request)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,24 @@ def active_user(session: Session, user_id: object) -> User | None:
     """
     user = session.get(User, user_id) if isinstance(user_id, int) else None
     return None if user is None or user.disabled else user
+
+
+def set_password(session: Session, email: str, password: str, role: Role | str | None = None) -> User:
+    """Give the user with this email a new password (and ``role``, when given) and flush.
+
+    ``NotFound`` (code ``unknown_user``) when there is none; ``bad_password`` and ``bad_role`` as for
+    ``add_user``. Sessions stay valid: the cookie names the user, not the password.
+    """
+    new_role = None if role is None else _role(role)
+    _check_password(password)
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(f"There is no user with the email {email!r}.", code="unknown_user")
+    user.password_hash = generate_password_hash(password)
+    if new_role is not None:
+        user.role = new_role
+    session.flush()
+    return user
 
 
 def list_users(session: Session) -> list[User]:

@@ -17,7 +17,18 @@ with ``is_machine`` and ``reason``, so reports can show humans, machines, or bot
   seconds of delivery: ``head_request`` (HEAD is never a person), ``scanner_ua`` (vendor names in
   the UA), ``too_fast`` (sooner after the send than a person can act), ``burst`` (several links of
   one message, as one contact received it, within a second or two).
+- ``link_resolver``: security products' link checkers that describe what they do rather than name
+  their vendor ("Link Resolver", "URL Defense", "Safe Browsing", "link protection", ...).
 - ``bot_ua``: anything ``bots.py`` calls a bot (crawlers, HTTP libraries, headless browsers, no UA).
+- ``trap_link``: the click on the invisible link every message odnos sends carries
+  (``tracker.tokens.TRAP_LINK_ID``): no person sees it, so only a machine follows it.
+- ``scanner_network``: a hit from a mail-security vendor's network (Proofpoint, Mimecast, Barracuda,
+  Cisco IronPort, Trend Micro, Symantec, ...), whatever its agent: gateways fetch with a normal
+  browser's agent from their own addresses.
+- ``cloud_network``: a click from a cloud provider's network (AWS, Azure, Google Cloud,
+  DigitalOcean, OVH, Hetzner, ...), where sandboxes detonate links. Opens are not judged by it:
+  webmail providers fetch images for people from their clouds. Networks come from the ASN data
+  geoip2fast ships (``networks_of``); the IP is looked up, never stored.
 
 ``too_fast`` needs ``sent_at``, the time the message was handed to SMTP, and is skipped without it.
 A token's signing time is that time only when odnos sends the message as it signs; a link made by
@@ -27,12 +38,21 @@ so the moment a link was made is never taken for the send (``tracker/tokens.py``
 Bursts are counted per message *and contact*: links made by ``odnos link`` name the campaign as the
 message, so many people share one message id, and three of them clicking within two seconds are
 people, not one scanner. A burst is only visible from its third link on, so the first clicks of a
-burst may be marked human (or ``too_fast``) when they arrive; a report-time pass over the kept
-events can re-flag them.
+burst are marked human (or ``too_fast``) when they arrive. Such later verdicts revise earlier
+events: the click that reveals a burst, and every trap-link click, carry ``revision_window``, and
+the collector writes a ``machine_revision`` event (``REVISION_EVENT``) naming the message, the
+contact and that window around the click; the kept events are never changed, and reports,
+segments and rules read the revised verdict through ``tracker.queries.machines``.
 """
 
 from __future__ import annotations
 
+import bisect
+import ipaddress
+import json
+import re
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -40,11 +60,22 @@ from enum import StrEnum
 from functools import lru_cache
 
 from tracker.enrich.device import parse_device
+from tracker.enrich.lazy import Once
+from tracker.tokens import TRAP_LINK_ID
 
 OPEN_TOO_FAST = 3.0
 """Seconds after the send within which an open is a machine's: delivery alone takes about that long."""
 CLICK_TOO_FAST = 10.0
 """Seconds after the send within which a click is a machine's: a person must receive, open, read, click."""
+BURST_WINDOW = 2.0
+"""Seconds within which clicks on ``BURST_LINKS`` distinct links of one contact's message are a scanner's."""
+BURST_LINKS = 3
+TRAP_WINDOW = 60.0
+"""Seconds either side of a trap-link click within which that contact's events of the message are the
+trap-clicking machine's: gateways and sandboxes fetch a message's links within seconds of each other."""
+REVISION_EVENT = "machine_revision"
+"""The event a later verdict writes: ``message_id``, ``contact_id``, ``machine_reason`` and the
+``window_ms`` property (the events within that many ms either side of its time are a machine's)."""
 
 
 class MachineReason(StrEnum):
@@ -57,6 +88,10 @@ class MachineReason(StrEnum):
     TOO_FAST = "too_fast"
     BURST = "burst"
     BOT_UA = "bot_ua"
+    LINK_RESOLVER = "link_resolver"
+    TRAP_LINK = "trap_link"
+    SCANNER_NETWORK = "scanner_network"
+    CLOUD_NETWORK = "cloud_network"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +101,7 @@ class Verdict:
     is_machine: bool
     reason: str = ""  # a MachineReason value, '' for people
     proxy: str = ""  # the mail provider's image proxy that fetched for a person; device unknown
+    revision_window: float = 0.0  # > 0: this verdict revises the message's events this many s around it
 
 
 HUMAN = Verdict(False)
@@ -99,6 +135,32 @@ _SCANNER_NAMES = (
     "safelinks",
     "microsoft office existence discovery",
     "microsoft office protocol discovery",
+    "kaspersky",
+    "bitdefender",
+    "eset ",
+    "checkpoint",
+    "check point",
+    "avanan",
+    "ironscales",
+    "libraesva",
+    "vadesecure",
+    "retarus",
+    "appriver",
+    "zix",
+    "cyren",
+    "trustwave",
+    "clearswift",
+    "spamtitan",
+    "mailguard",
+    "paloalto",
+    "palo alto",
+    "cisco umbrella",
+)
+# What security products' link checkers call themselves when they do not name their vendor.
+_RESOLVER_WORDS = re.compile(
+    r"(?i)link[\s_-]?(?:resolv|check|scan|protect|guard|inspect|analy[sz]|defen[cs])|url[\s_-]?(?:defen[cs]e|scan"
+    r"|check|protect|resolv|filter|inspect|rewrit)|safe[\s_-]?(?:links?|brows|click|url)|time[\s_-]?of[\s_-]?click"
+    r"|phish|malware|threat|sandbox|detonat|anti-?virus|anti-?spam|mail[\s_-]?(?:security|gateway|scan|filter)"
 )
 
 
@@ -117,18 +179,20 @@ class BurstDetector:
 
     _MAX_CLICKS = 64
 
-    def __init__(self, window: float = 2.0, min_links: int = 3, max_messages: int = 100_000) -> None:
-        self._window = window
+    def __init__(self, window: float = BURST_WINDOW, min_links: int = BURST_LINKS,
+                 max_messages: int = 100_000) -> None:
+        self.window = window
         self._min_links = min_links
         self._max = max_messages
         self._recent: OrderedDict[tuple[str, str], list[tuple[float, str]]] = OrderedDict()
+        self._revised: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()
 
     def hit(self, message_id: str, contact_id: str, link_id: str, ts: float) -> bool:
         """Record a click; True once ``min_links`` distinct links of the pair fall in the window."""
         key = (message_id, contact_id)
         with self._lock:
-            clicks = [c for c in self._recent.get(key, ()) if abs(ts - c[0]) <= self._window]
+            clicks = [c for c in self._recent.get(key, ()) if abs(ts - c[0]) <= self.window]
             clicks.append((ts, link_id))
             self._recent[key] = clicks[-self._MAX_CLICKS :]
             self._recent.move_to_end(key)
@@ -136,18 +200,32 @@ class BurstDetector:
                 self._recent.popitem(last=False)
             return len({link for _, link in clicks}) >= self._min_links
 
+    def take_revision(self, message_id: str, contact_id: str, ts: float) -> bool:
+        """True once per burst: for the click that revealed it, not again within ``window`` of that."""
+        key = (message_id, contact_id)
+        with self._lock:
+            last = self._revised.get(key)
+            if last is not None and abs(ts - last) <= self.window:
+                return False
+            self._revised[key] = ts
+            self._revised.move_to_end(key)
+            while len(self._revised) > self._max:
+                self._revised.popitem(last=False)
+            return True
+
 
 BURSTS = BurstDetector()
 """The collector's shared detector; tests pass their own."""
 
 
 def classify_open(
-    user_agent: str, method: str, sent_at: float | None, now: float, *, too_fast: float = OPEN_TOO_FAST
+    user_agent: str, method: str, sent_at: float | None, now: float, *, ip: str = "",
+    too_fast: float = OPEN_TOO_FAST
 ) -> Verdict:
-    """Verdict on an open-pixel request received at ``now`` (Unix seconds).
+    """Verdict on an open-pixel request from ``ip`` received at ``now`` (Unix seconds).
 
     ``sent_at`` is when the message was sent (the token's ``sent_at``), None when unknown: then the
-    too-fast rule is skipped.
+    too-fast rule is skipped. Of the networks only mail-security vendors' count for opens.
     """
     if user_agent == _APPLE_MPP_UA:
         return _machine(MachineReason.APPLE_MPP)
@@ -157,7 +235,10 @@ def classify_open(
         return _machine(MachineReason.HEAD_REQUEST)
     if "GoogleImageProxy" in user_agent:
         return Verdict(False, "", GOOGLE_IMAGE_PROXY)
-    return _common(user_agent, sent_at, now, too_fast) or HUMAN
+    verdict = _common(user_agent, sent_at, now, too_fast)
+    if verdict is not None:
+        return verdict
+    return _machine(MachineReason.SCANNER_NETWORK) if network_of(ip) == SCANNER else HUMAN
 
 
 def classify_click(
@@ -169,24 +250,41 @@ def classify_click(
     link_id: str,
     contact_id: str,
     *,
+    ip: str = "",
     bursts: BurstDetector = BURSTS,
     too_fast: float = CLICK_TOO_FAST,
 ) -> Verdict:
-    """Verdict on a tracked-link request received at ``now`` (Unix seconds).
+    """Verdict on a tracked-link request from ``ip`` received at ``now`` (Unix seconds).
 
     ``sent_at`` as in ``classify_open``. Every click is recorded in ``bursts`` under its message and
-    contact, machine or not, so a scanner's burst is seen whole.
+    contact, machine or not, so a scanner's burst is seen whole. A trap-link click, and the click
+    that reveals a burst, carry a ``revision_window``: the collector then marks the contact's events
+    of the message around it as a machine's (``REVISION_EVENT``).
     """
     burst = bursts.hit(message_id, contact_id, link_id, now)
+    if link_id == TRAP_LINK_ID:
+        return Verdict(True, MachineReason.TRAP_LINK, revision_window=TRAP_WINDOW)
     if method.upper() == "HEAD":
-        return _machine(MachineReason.HEAD_REQUEST)
+        verdict = _machine(MachineReason.HEAD_REQUEST)
     # no browser navigates with a bare "Mozilla/5.0", and Gmail's fixed UA samples links
-    if user_agent == _APPLE_MPP_UA or _GMAIL_FIXED_UA in user_agent:
-        return _machine(MachineReason.SCANNER_UA)
-    verdict = _common(user_agent, sent_at, now, too_fast)
-    if verdict is not None:
+    elif user_agent == _APPLE_MPP_UA or _GMAIL_FIXED_UA in user_agent:
+        verdict = _machine(MachineReason.SCANNER_UA)
+    else:
+        verdict = _common(user_agent, sent_at, now, too_fast) or _network_verdict(ip) or HUMAN
+    if not burst:
         return verdict
-    return _machine(MachineReason.BURST) if burst else HUMAN
+    window = bursts.window if bursts.take_revision(message_id, contact_id, now) else 0.0
+    reason = verdict.reason if verdict.is_machine else MachineReason.BURST
+    return Verdict(True, reason, revision_window=window)
+
+
+def _network_verdict(ip: str) -> Verdict | None:
+    network = network_of(ip)
+    if network == SCANNER:
+        return _machine(MachineReason.SCANNER_NETWORK)
+    if network == CLOUD:
+        return _machine(MachineReason.CLOUD_NETWORK)
+    return None
 
 
 @lru_cache(maxsize=20_000)
@@ -195,6 +293,8 @@ def _ua_reason(user_agent: str) -> MachineReason | None:
     lowered = user_agent.lower()
     if any(name in lowered for name in _SCANNER_NAMES):
         return MachineReason.SCANNER_UA
+    if _RESOLVER_WORDS.search(user_agent):
+        return MachineReason.LINK_RESOLVER
     if parse_device(user_agent).is_bot:
         return MachineReason.BOT_UA
     return None
@@ -208,3 +308,100 @@ def _common(user_agent: str, sent_at: float | None, now: float, too_fast: float)
     if sent_at is not None and now - sent_at < too_fast:
         return _machine(MachineReason.TOO_FAST)
     return None
+
+
+# -- networks -------------------------------------------------------------------------------------
+
+SCANNER = "scanner"
+CLOUD = "cloud"
+# Autonomous systems (by the names geoip2fast's ASN data gives them) of mail-security gateways, and of
+# cloud providers where sandboxes run. Left out on purpose: networks people browse through (Zscaler,
+# Netskope, Cloudflare, Akamai and Fastly, which carry iCloud Private Relay, Apple's own).
+_SCANNER_ASN = re.compile(
+    r"(?i)proofpoint|mimecast|barracuda|ironport|trend-?micro|messagelabs|symantec|fireeye|hornetsecurity"
+    r"|spamexperts|n-able|cloudmark|\bzix\b|appriver|cyren|retarus|sophos|fortinet|check ?point|vade"
+    r"|libraesva|trustwave|clearswift"
+)
+_CLOUD_ASN = re.compile(
+    r"(?i)^(?:amazon|microsoft-corp-msn|google-cloud|google$|digitalocean|ovh|hetzner|linode|akamai-linode"
+    r"|as-choopa|vultr|oracle-bmc|alibaba|tencent|online s\.a\.s|scaleway|leaseweb|contabo|softlayer"
+    r"|rackspace|m247)"
+)
+_ASN_FILE = "geoip2fast-asn-ipv6.dat.gz"
+
+
+@dataclass(frozen=True, slots=True)
+class Networks:
+    """Address ranges of the networks above: sorted starts, their ends and kinds, IPv4 and IPv6 apart."""
+
+    starts: tuple[list[int], list[int]]
+    ends: tuple[list[int], list[int]]
+    kinds: tuple[list[str], list[str]]
+
+    def kind(self, address: int, version: int) -> str:
+        side = 0 if version == 4 else 1
+        at = bisect.bisect_right(self.starts[side], address) - 1
+        return self.kinds[side][at] if at >= 0 and address <= self.ends[side][at] else ""
+
+
+def extract_networks() -> list[tuple[int, int, str]]:
+    """(first, last, kind) of every range of the networks above, from geoip2fast's ASN data file.
+
+    The file is a pickle of module-global tables (~100 MB unpacked); reading it here, not through
+    ``GeoIP2Fast``, keeps it from replacing the country tables ``geo.py`` loaded.
+    """
+    import gzip
+    import importlib.util
+    import pickle  # noqa: S403 (the data file geoip2fast installs, not input from outside)
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("geoip2fast")
+    root = Path(spec.submodule_search_locations[0])  # type: ignore[union-attr, index]
+    with gzip.open(root / _ASN_FILE, "rb") as data:
+        _, _, _, tables = pickle.load(data)  # noqa: S301 (as above)
+    names, firsts, ids, lengths = tables[3], tables[5], tables[7], tables[9]
+    kinds = {}
+    for index, name in enumerate(names):
+        if _SCANNER_ASN.search(name):
+            kinds[index] = SCANNER
+        elif _CLOUD_ASN.search(name):
+            kinds[index] = CLOUD
+    ranges = []
+    for chunk_firsts, chunk_ids, chunk_lengths in zip(firsts, ids, lengths, strict=True):
+        for first, asn, length in zip(chunk_firsts, chunk_ids, chunk_lengths, strict=True):
+            kind = kinds.get(asn)
+            if kind is not None:
+                bits = 32 if first < 2**32 else 128
+                ranges.append((first, first + (1 << (bits - length)) - 1, kind))
+    return ranges
+
+
+def _load_networks() -> Networks:
+    """Extract in a child process: unpacking the ASN tables leaves ~60 MB behind in the process."""
+    code = "import json, tracker.enrich.email_machines as m; print(json.dumps(m.extract_networks()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          timeout=120)
+    ranges = sorted(json.loads(done.stdout))
+    sides: tuple[list, list] = ([], [])
+    for first, last, kind in ranges:
+        sides[0 if first < 2**32 else 1].append((first, last, kind))
+    return Networks(tuple([r[0] for r in side] for side in sides),  # type: ignore[arg-type]
+                    tuple([r[1] for r in side] for side in sides),  # type: ignore[arg-type]
+                    tuple([r[2] for r in side] for side in sides))  # type: ignore[arg-type]
+
+
+_NETWORKS: Once[Networks] = Once(_load_networks)
+
+
+@lru_cache(maxsize=65_536)
+def network_of(ip: str) -> str:
+    """``SCANNER``, ``CLOUD`` or '' for ``ip`` (IPv4, IPv6, or IPv4 seen through a dual-stack socket)."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not address.is_global:
+        return ""
+    return _NETWORKS.get().kind(int(address), address.version)

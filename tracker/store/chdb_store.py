@@ -96,12 +96,13 @@ class ChdbStore(EventStore):
         except StoreUnavailable:
             raise
         except Exception as exc:
-            raise QueryError(f"query {name or sql[:60]!r} failed: {exc}") from exc
+            # Show the statement as the caller wrote it, without the FORMAT clause query() adds
+            shown = name or sql.removesuffix(_ADDED_FORMAT)[:60]
+            raise QueryError(f"query {shown!r} failed: {str(exc).replace(_ADDED_FORMAT, '')}") from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None, *, name: str = "") -> Result:
         text = render(sql, params)
-        result = self._run(f"{text}\nFORMAT JSONCompact" if _needs_format(text) else text,
-                           "JSONCompact", name)
+        result = self._run(text + _ADDED_FORMAT if _needs_format(text) else text, "JSONCompact", name)
         raw = result.bytes()
         if not raw:
             return Result((), [])
@@ -151,6 +152,9 @@ class ChdbStore(EventStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+_ADDED_FORMAT = "\nFORMAT JSONCompact"
 
 
 def _needs_format(sql: str) -> bool:

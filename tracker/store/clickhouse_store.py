@@ -4,9 +4,10 @@ Works with Debian's 18.16 server and with 24.8+ alike. Inserts go to the server'
 spool's JSONEachRow bytes, unchanged: the 18.16 native protocol does not take inline data, and
 parsing every line in Python to build a native block cost the collector a third of its CPU. One
 client and one HTTP connection per thread (neither is thread-safe); a reader store sets
-``readonly=1``. A ``clickhouses://`` URL (or ``?secure=1``) puts both on TLS, the secure native port
-and HTTPS, with one trust rule for the two: the URL's ``ca_certs`` file, else public CAs, and no check
-only with ``verify=0``.
+``readonly=2``: no writes and no DDL, but table functions such as ``numbers()`` (which ``readonly=1``
+forbids on 18.16) and per-query settings stay allowed. A ``clickhouses://`` URL (or ``?secure=1``)
+puts both on TLS, the secure native port and HTTPS, with one trust rule for the two: the URL's
+``ca_certs`` file, else public CAs, and no check only with ``verify=0``.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class ClickHouseStore(EventStore):
     def _client(self, database: str | None = None) -> Client:
         client = getattr(self._local, "client", None)
         if client is None or database is not None:
-            settings = {"readonly": 1} if self.readonly else {}
+            settings = {"readonly": 2} if self.readonly else {}
             client = Client(host=self._target.host, port=self._target.port, user=self._target.user,
                             password=self._target.password,
                             database=self.database if database is None else database,
@@ -139,7 +140,8 @@ class ClickHouseStore(EventStore):
             if exc.code in (192, 193, 516):  # unknown user, wrong password, authentication failed
                 raise StoreUnavailable(f"ClickHouse at {self._where()} refused the login: check the "
                                        "user and password in ODNOS_CLICKHOUSE_URL") from None
-            raise QueryError(f"query {name or sql[:60]!r} failed: {exc.message}") from exc
+            reason = exc.message.split("Stack trace:", 1)[0].strip()  # older servers append theirs
+            raise QueryError(f"query {name or sql[:60]!r} failed: {reason}") from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None, *, name: str = "") -> Result:
         rows, columns = self._execute(render(sql, params), name=name)

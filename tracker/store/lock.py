@@ -4,14 +4,18 @@ chDB opens a data folder from one process only, and a spool directory must have 
 a lock of our own a second process gets chDB's bare "Error initializing EmbeddedServer" (the real
 reason goes only to stderr), or two workers append to one spool. The holder writes its pid and what
 it is (``odnos serve on http://...``) into the lock file, so the refusal can tell the user which
-process to stop or where to send the command. ``flock`` is released by the kernel when the holder
-dies, however it dies, so a crash never leaves a stale lock behind.
+process to stop or where to send the command. A server's worker (a multiprocessing child: granian
+forks it) names its parent and the parent's command line instead, since stopping the server is
+what frees the folder. ``flock`` is released by the kernel when the holder dies, however it dies,
+so a crash never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
 import fcntl
+import multiprocessing
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,10 +64,30 @@ class FolderLock:
         """Update what the holder says it is (for example once the server knows its URL)."""
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"pid {os.getpid()}{f' ({holder})' if holder else ''}\n".encode(), 0)
+            os.pwrite(self._fd, f"{_process_to_stop(holder)}\n".encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _process_to_stop(holder: str) -> str:
+    """``pid N (what)``: this process, or for a server's worker the server, with its command line."""
+    parent = multiprocessing.parent_process()
+    pid, details = os.getpid(), [holder]
+    if parent is not None and parent.pid is not None:
+        pid = parent.pid
+        details.append(_command_line(pid))
+    what = "; ".join(detail for detail in details if detail)
+    return f"pid {pid}{f' ({what})' if what else ''}"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            args = [arg.decode(errors="replace") for arg in file.read().split(b"\0") if arg]
+    except OSError:  # not Linux, or the process is gone
+        return ""
+    return f"started as `{shlex.join(args)[:300]}`" if args else ""

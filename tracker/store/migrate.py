@@ -2,7 +2,8 @@
 
 The runner records each applied file (version, name, checksum) in ``schema_migrations``, so running
 it twice is a no-op, and it refuses to go on when a file that was applied has since been edited
-(write a new numbered file instead). Every statement is idempotent (``IF NOT EXISTS``), so two
+(write a new numbered file instead). Every statement is idempotent (``IF NOT EXISTS``; an
+``ADD COLUMN`` whose column exists counts as done, 18.16 having no ``IF NOT EXISTS`` there), so two
 runners racing, or a crash between a statement and its record, only repeat harmless work. The same
 files run on chDB 26 and on ClickHouse server 18.16, as shared/clickhouse-compat.md requires.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
-from tracker.errors import OdnosError
+from tracker.errors import OdnosError, QueryError
 from tracker.store.base import EventStore
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def migrate(store: EventStore) -> list[str]:
                                  f"{store.database}; add a new numbered file instead of editing it")
             continue
         for statement in migration.statements():
-            store.command(statement)
+            _apply(store, statement)
         store.insert("schema_migrations", [{
             "version": migration.version, "name": migration.name, "checksum": migration.checksum,
             "applied_at": int(datetime.now(UTC).timestamp()),
@@ -96,3 +97,18 @@ def migrate(store: EventStore) -> list[str]:
         log.info("applied migration %s to %s", label, store.database)
         ran.append(label)
     return ran
+
+
+# 18.16 has no ADD COLUMN IF NOT EXISTS: a column another runner added first means the work is done.
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s", re.IGNORECASE)
+
+
+def _apply(store: EventStore, statement: str) -> None:
+    """Run one statement; an ``ADD COLUMN`` whose column exists already counts as applied."""
+    try:
+        store.command(statement)
+    except QueryError as exc:
+        if not (_ADD_COLUMN.match(statement) and "already exists" in str(exc)):
+            raise
+        log.info("column already added by another runner: %s", statement.splitlines()[0][:80])
+

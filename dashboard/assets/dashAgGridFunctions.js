@@ -1,0 +1,8 @@
+// Cell formats for the dashboard's tables: whole numbers with separators, fractions to one decimal.
+var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+dagfuncs.odnosFormat = function (params) {
+  var v = params.value;
+  if (typeof v !== "number") { return v === "" ? "(none)" : v; }
+  if (Number.isInteger(v)) { return v.toLocaleString("en-US"); }
+  return v.toLocaleString("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+};

@@ -1,0 +1,45 @@
+"""What pages need from the running odnos: the read-only store, the sites, and the view of a URL.
+
+Pages call ``tracker.queries`` with ``reader()`` (the store's read-only connection) and build a
+``View`` with ``view_of``; nothing here holds SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import current_app
+
+from dashboard.view import View
+from tracker.control.sites import list_sites
+from tracker.errors import OdnosError
+from tracker.store.base import EventStore
+
+
+def runtime() -> Any:
+    return current_app.extensions["odnos"]
+
+
+def reader() -> EventStore:
+    """The event store for reading (on chDB a read-only connection of its own)."""
+    return runtime().reader
+
+
+def sites() -> list[tuple[str, str]]:
+    """(id, name) of every registered site, in the control plane's order."""
+    with runtime().control.session() as db:
+        return [(s.id, s.name) for s in list_sites(db)]
+
+
+def view_of(query: Mapping[str, str]) -> tuple[View, list[tuple[str, str]]]:
+    """The view a page's URL asks for, and the sites to choose from; ``OdnosError`` for a bad URL."""
+    known = sites()
+    if not known:
+        raise OdnosError("No site yet: add one with `odnos site add NAME --domain example.com`, or load "
+                         "the demo with `odnos demo`.", code="no_site")
+    view = View.parse(query, default_site=known[0][0])
+    if view.site_id not in {site_id for site_id, _ in known}:
+        raise OdnosError(f"There is no site {view.site_id[:40]!r}; choose one from the list.",
+                         code="unknown_site")
+    return view, known

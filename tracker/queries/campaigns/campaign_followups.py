@@ -1,0 +1,101 @@
+"""What followed a campaign's clicks on the site: visits and goal conversions by the people who clicked.
+
+A contact who clicked a link to the site (a human click, ``tracker.queries.campaigns``; the
+collector stamps a click with the site its target belongs to) is followed through the visitor ids
+linked to it on the site (``identities``: the tracked link's ``_odn`` hand-off or an
+``identify``), from its first click for ``days`` days. Counted there: the contacts who came, their
+visits (sessions with a pageview), pageviews, and for each goal (``tracker.queries.site.goals``)
+the contacts who reached it and how often. Bots are left out. Always raw events: the clickers are
+few, and the question joins three tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tracker.errors import OdnosError
+from tracker.queries.site.goals import Goal, check_goals, goal_params
+from tracker.store.base import EventStore
+
+MAX_DAYS = 365
+CLICKERS = """
+SELECT count(), min(first_click), max(first_click) FROM
+(
+    SELECT contact_id, min(ts) AS first_click FROM events
+    WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
+      AND is_machine = 0 AND is_bot = 0 AND contact_id != ''
+    GROUP BY contact_id
+)
+"""
+# ALL joins: each right side has one row per key already, and ANY INNER JOIN means different things on
+# ClickHouse 18.16 and on newer engines (there it keeps one row per key from the left side too).
+FOLLOWED = """
+SELECT {columns}
+FROM
+(
+    SELECT cityHash64(visitor_id) AS visitor, session_id, name, pathname, ts FROM events
+    WHERE site_id = %(site_id)s AND toDate(ts) >= toDate(%(since)s) AND toDate(ts) <= toDate(%(until)s)
+      AND ts >= %(since)s AND ts < %(until)s AND is_bot = 0 AND (name = 'pageview' OR {goals})
+) AS seen
+ALL INNER JOIN
+(
+    SELECT visitor, contact_id, first_click FROM
+    (
+        SELECT cityHash64(visitor_id) AS visitor, argMax(contact_id, ts) AS contact_id FROM identities
+        WHERE site_id = %(site_id)s GROUP BY visitor
+    ) AS linked
+    ALL INNER JOIN
+    (
+        SELECT contact_id, min(ts) AS first_click FROM events
+        WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
+          AND is_machine = 0 AND is_bot = 0 AND contact_id != ''
+        GROUP BY contact_id
+    ) AS clickers USING contact_id
+) AS followed USING visitor
+WHERE ts >= first_click AND ts < first_click + %(span)s
+"""
+
+
+@dataclass(frozen=True)
+class GoalFollowup:
+    goal: Goal
+    contacts: int  # clickers who reached the goal
+    conversions: int
+
+
+@dataclass(frozen=True)
+class Followups:
+    clicked: int  # contacts with a human click
+    visited: int  # of them, contacts who viewed a page of the site afterwards
+    visits: int
+    pageviews: int
+    goals: list[GoalFollowup]
+
+
+def campaign_followups(store: EventStore, site_id: str, campaign_id: str, targets: Sequence[Goal] = (),
+                       days: int = 30) -> Followups:
+    """Visits and conversions on ``site_id`` by ``campaign_id``'s clickers, ``days`` from each click."""
+    if not all(isinstance(v, str) and len(v) <= 200 for v in (site_id, campaign_id)):
+        raise OdnosError("site and campaign ids are text of at most 200 characters", code="bad_campaign")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise OdnosError(f"follow clicks for 1 to {MAX_DAYS} days", code="bad_period")
+    targets = check_goals(targets, least=0)
+    clicked, since, last = store.query(CLICKERS, {"site_id": site_id, "campaign_id": campaign_id},
+                                       name="campaign clickers").first()
+    if not clicked:
+        return Followups(0, 0, 0, 0, [GoalFollowup(goal, 0, 0) for goal in targets])
+    tests = [goal.condition(f"g{n}") for n, goal in enumerate(targets)]
+    columns = ", ".join(["uniqExactIf(contact_id, name = 'pageview')",
+                         "uniqExactIf(session_id, name = 'pageview')", "countIf(name = 'pageview')",
+                         *(f"uniqExactIf(contact_id, {test}), countIf({test})" for test in tests)])
+    span = timedelta(days=days)
+    values = {"site_id": site_id, "campaign_id": campaign_id, "since": since, "until": last + span,
+              "span": int(span.total_seconds()), **goal_params(targets)}
+    reached = " OR ".join(tests) or "0"  # only the events something here counts
+    row = store.query(FOLLOWED.format(columns=columns, goals=reached), values,
+                      name="campaign followups").first()
+    visited, visits, pageviews, *rest = row
+    return Followups(clicked, visited, visits, pageviews,
+                     [GoalFollowup(goal, rest[2 * n], rest[2 * n + 1]) for n, goal in enumerate(targets)])

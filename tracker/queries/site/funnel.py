@@ -1,0 +1,51 @@
+"""Funnels: ordered steps (page patterns or event names) a visitor completes within a time window.
+
+A visitor reaches step n when, inside the period, it reached steps 1 to n in that order with no
+more than ``window`` seconds from step 1 to step n (ClickHouse's ``windowFunnel``, per visitor;
+other events in between do not break the chain). For each step: the visitors who reached it, the
+drop-off from the step before (visitors lost), and the conversion from step 1, in percent. Steps
+are arbitrary, so no rollup can hold them: this reads raw events, only those matching some step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tracker.errors import OdnosError
+from tracker.queries.filters import NO_FILTERS, Filters
+from tracker.queries.period import Period
+from tracker.queries.scope import event_where, params
+from tracker.queries.site.goals import Goal, check_goals, goal_params
+from tracker.store.base import EventStore
+
+MAX_WINDOW = 90 * 86400
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    goal: Goal
+    visitors: int
+    dropoff: int  # visitors of the step before who did not reach this one (0 for step 1)
+    conversion_rate: float  # percent of step 1's visitors
+
+
+def funnel(store: EventStore, site_id: str, period: Period, steps: Sequence[Goal],
+           filters: Filters = NO_FILTERS, window: int = 86400) -> list[FunnelStep]:
+    """The funnel of ``steps`` (2 to 20) over ``period``; ``window`` in seconds (1 s to 90 days)."""
+    steps = check_goals(steps, least=2)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
+        raise OdnosError(f"the funnel window must be a whole number of seconds from 1 to {MAX_WINDOW}",
+                         code="bad_window")
+    tests = [goal.condition(f"g{n}") for n, goal in enumerate(steps)]
+    where = event_where(filters, f"({' OR '.join(tests)})")
+    sql = (f"SELECT level, count() AS visitors FROM (SELECT cityHash64(visitor_id) AS visitor, "
+           f"windowFunnel(%(window)s)(ts, {', '.join(tests)}) AS level FROM events WHERE {where} "
+           "GROUP BY visitor) WHERE level > 0 GROUP BY level")
+    levels = dict(store.query(sql, params(site_id, period, filters, window=window, **goal_params(steps)),
+                              name="funnel").rows)
+    reached = [sum(count for level, count in levels.items() if level >= n) for n in range(1, len(steps) + 1)]
+    first = reached[0]
+    return [FunnelStep(goal, visitors, (reached[n - 1] - visitors) if n else 0,
+                       100.0 * visitors / first if first else 0.0)
+            for n, (goal, visitors) in enumerate(zip(steps, reached, strict=True))]
