@@ -198,11 +198,38 @@ def make_rows(seed: int = 5) -> list[dict]:
             session_id="x",
         )
     )
+    # Later verdicts, as the collector writes them: a burst found on one clicker's clicks and a click
+    # on the trap link by another turn the clicks within a minute of them into a machine's.
+    clicks = [r for r in rows
+              if r["name"] == "email_click" and r["campaign_id"] == CAMPAIGN and not r["is_machine"]]
+    clickers = sorted({r["contact_id"] for r in clicks})
+    for contact, reason in zip(clickers[:2], ("burst", "trap_link"), strict=True):
+        first = min(r["ts"] + r["ts_ms"] / 1000 for r in clicks if r["contact_id"] == contact)
+        rows.append(mail("machine_revision", first + 2, contact, props={"window_ms": "60000"}, is_machine=1,
+                         machine_reason=reason, link_id="trap"))
     return rows
 
 
+def turned(rows: list[dict]) -> dict[str, str]:
+    """event_id -> reason of every person-looking open or click a later verdict turned around."""
+    found = {}
+    for rev in rows:
+        if rev["name"] != "machine_revision":
+            continue
+        at, window = rev["ts"] * 1000 + rev["ts_ms"], int(rev["props.value"][0])
+        for r in rows:
+            if (r["name"] in ("email_open", "email_click") and not r["is_machine"] and not r["is_bot"]
+                    and (r["message_id"], r["contact_id"]) == (rev["message_id"], rev["contact_id"])
+                    and abs(r["ts"] * 1000 + r["ts_ms"] - at) <= window):
+                found[r["event_id"]] = rev["machine_reason"]
+    return found
+
+
+TURNED: dict[str, str] = {}  # filled by the fixture from the rows it inserts
+
+
 def person(row: dict) -> bool:
-    return not row["is_machine"] and not row["is_bot"]
+    return not row["is_machine"] and not row["is_bot"] and row["event_id"] not in TURNED
 
 
 def ref_stats(rows: list[dict], campaign: str, start: float = 0, end: float = float("inf")) -> dict:
@@ -257,6 +284,9 @@ def loaded(store):
     migrate(store)
     rows = make_rows()
     store.insert("events", rows)
+    TURNED.clear()
+    TURNED.update(turned(rows))
+    assert set(TURNED.values()) == {"burst", "trap_link"}  # each verdict turned at least one click
     return store, rows
 
 
@@ -302,10 +332,12 @@ def test_campaign_report_machines_by_reason_and_survey(loaded) -> None:
     machines = defaultdict(lambda: [0, set()])
     for r in rows:
         if r["campaign_id"] == CAMPAIGN and not person(r) and r["name"] in ("email_open", "email_click"):
-            entry = machines[(r["name"].removeprefix("email_"), r["machine_reason"] or r["bot_reason"])]
+            reason = r["machine_reason"] or r["bot_reason"] or TURNED[r["event_id"]]
+            entry = machines[(r["name"].removeprefix("email_"), reason)]
             entry[0] += 1
             entry[1].add(r["contact_id"])
-    assert {k for k in machines} == {("open", "apple_mpp"), ("open", "crawler_list"), ("click", "scanner_ua")}
+    assert set(machines) == {("open", "apple_mpp"), ("open", "crawler_list"), ("click", "scanner_ua"),
+                             ("click", "burst"), ("click", "trap_link")}
     for raw in (False, True):
         report = campaign_report(store, CAMPAIGN, raw=raw)
         assert report.stats == campaign_list(store, [CAMPAIGN])[0]

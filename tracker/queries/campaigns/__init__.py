@@ -6,8 +6,10 @@ Definitions, shared by every module here:
   rule's); its site does not matter (an open pixel carries none).
 - *Machines* are events with ``is_machine = 1`` (Apple Mail Privacy Protection fetching the pixel,
   Gmail's prefetch, link scanners and security gateways, each with its ``machine_reason``) or
-  ``is_bot = 1``; *people* are every other event. People's numbers never include machines, and
-  machines are reported beside them, never hidden.
+  ``is_bot = 1``, and the opens and clicks a later verdict turned around (a burst over a message's
+  links, a click on its trap link: ``tracker.queries.machines``, applied on every path); *people*
+  are every other event. People's numbers never include machines, and machines are reported
+  beside them, never hidden.
 - ``sent`` counts ``email_sent`` events, ``recipients`` the distinct contacts they went to,
   ``bounced`` the distinct contacts with an ``email_bounce``; ``delivered`` = recipients - bounced.
 - ``opened``: distinct contacts with a human open *or* a human click (a click proves the message
@@ -20,5 +22,6 @@ Definitions, shared by every module here:
   contact's latest answer counting once: percent promoters (9-10) minus percent detractors (0-6).
 
 Distinct contacts are counted exactly (``uniqExact``): campaign figures are compared with the
-sending tool's. The numbers come from ``rollup_campaigns_daily`` unless ``raw``.
+sending tool's. The numbers come from ``rollup_campaigns_daily`` (corrected for later verdicts)
+unless ``raw``.
 """

@@ -16,19 +16,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tracker.errors import OdnosError
+from tracker.queries.machines import human_condition
 from tracker.queries.site.goals import Goal, check_goals, goal_params
 from tracker.store.base import EventStore
 
 MAX_DAYS = 365
+# A person's click after later verdicts (tracker.queries.machines), the revisions read for this campaign.
+_HUMAN = human_condition("campaign_id = %(campaign_id)s")
 CLICKERS = """
 SELECT count(), min(first_click), max(first_click) FROM
 (
     SELECT contact_id, min(ts) AS first_click FROM events
     WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
-      AND is_machine = 0 AND is_bot = 0 AND contact_id != ''
+      AND {human} AND contact_id != ''
     GROUP BY contact_id
 )
-"""
+""".replace("{human}", _HUMAN)
 # ALL joins: each right side has one row per key already, and ANY INNER JOIN means different things on
 # ClickHouse 18.16 and on newer engines (there it keeps one row per key from the left side too).
 FOLLOWED = """
@@ -50,12 +53,12 @@ ALL INNER JOIN
     (
         SELECT contact_id, min(ts) AS first_click FROM events
         WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
-          AND is_machine = 0 AND is_bot = 0 AND contact_id != ''
+          AND {human} AND contact_id != ''
         GROUP BY contact_id
     ) AS clickers USING contact_id
 ) AS followed USING visitor
 WHERE ts >= first_click AND ts < first_click + %(span)s
-"""
+""".replace("{human}", _HUMAN)
 
 
 @dataclass(frozen=True)

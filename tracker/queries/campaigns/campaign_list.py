@@ -2,7 +2,9 @@
 
 Definitions in ``tracker.queries.campaigns``. One row per campaign id, in id order; pass the ids
 of a site's campaigns (from the control database), or none for every campaign that has events.
-A period, when given, counts only the events inside it (whole days use the rollup).
+A period, when given, counts only the events inside it (whole days use the rollup). Later machine
+verdicts (bursts, trap links: ``tracker.queries.machines``) apply to opens and clicks on both
+paths: raw events are read through ``email_events``, rollup figures get ``rollup_correction``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracker.errors import OdnosError
+from tracker.queries.machines import EMAIL_EVENTS, email_events, rollup_correction
 from tracker.queries.period import Period
 from tracker.store.base import EventStore
 
@@ -29,11 +32,14 @@ _METRICS = {
     "scanner_clicks": ("name = 'email_click' AND machine = 1", "count"),
     "unsubscribed": ("name = 'unsubscribe'", "uniq"),
 }
+# The metrics a later machine verdict can change (``tracker.queries.machines``).
+REVISABLE = ("opened", "opens", "machine_opens", "clicked", "clicks", "scanner_clicks")
 _ROLLUP = {"count": "countMergeIf(events, {cond})", "uniq": "uniqExactMergeIf(contacts, {cond})"}
 _RAW = {"count": "countIf({cond})", "uniq": "uniqExactIf(contact_id, {cond})"}
-# Raw events expose the rollup's `machine` under the same name.
-_RAW_SOURCE = ("(SELECT campaign_id, name, contact_id, toUInt8(is_machine OR is_bot) AS machine, ts "
-               "FROM events WHERE {where})")
+# Raw events with the rollup's `machine`: revised for opens and clicks, as stored for the rest.
+_RAW_SOURCE = ("(SELECT campaign_id, name, contact_id, machine FROM {opens_clicks} UNION ALL "
+               "SELECT campaign_id, name, contact_id, toUInt8(is_machine OR is_bot) AS machine FROM events "
+               "WHERE ({where}) AND name NOT IN {email})")
 # Each contact's latest valid answer, then promoters and detractors per campaign.
 _NPS = """
 SELECT campaign_id, count() AS responses, countIf(latest >= 9) AS promoters,
@@ -110,11 +116,30 @@ def campaign_list(store: EventStore, campaign_ids: Sequence[str] | None = None,
     shape = _ROLLUP if use_rollup else _RAW
     columns = ", ".join(f"{shape[kind].format(cond=cond)} AS {name}"
                         for name, (cond, kind) in _METRICS.items())
-    source = f"rollup_campaigns_daily WHERE {where}" if use_rollup else _RAW_SOURCE.format(where=where)
+    source = (f"rollup_campaigns_daily WHERE {where}" if use_rollup else
+              _RAW_SOURCE.format(opens_clicks=email_events(where), where=where, email=EMAIL_EVENTS))
     rows = store.query(f"SELECT campaign_id, {columns} FROM {source} GROUP BY campaign_id "
                        f"ORDER BY campaign_id LIMIT {MAX_CAMPAIGNS}", values, name="campaign list").rows
+    if use_rollup and rows:  # the rollup counted the verdicts as stored: apply the later ones
+        rows = revised_rows(store, rows, campaign_ids, period)
     answers = survey_answers(store, campaign_ids, period, raw=raw) if rows else {}
     return [stats_from(row, answers.get(row[0], (0, 0, 0))) for row in rows]
+
+
+def revised_rows(store: EventStore, rows: list[tuple], campaign_ids: Sequence[str] | None,
+                 period: Period | None) -> list[tuple]:
+    """Rollup rows (``campaign_id`` then ``_METRICS``) with revised machine verdicts applied."""
+    where, values = campaign_where(campaign_ids, period, column="ts")
+    aggregates = {name: _RAW[kind].format(cond=cond) for name, (cond, kind) in _METRICS.items()
+                  if name in REVISABLE}
+    fixes = rollup_correction(store, aggregates, where, values, "campaign_id")
+    names = list(_METRICS)
+    fixed = []
+    for campaign_id, *counts in rows:
+        delta = fixes.get((campaign_id,), {})
+        fixed.append((campaign_id, *(count - delta.get(name, 0)
+                                     for name, count in zip(names, counts, strict=True))))
+    return fixed
 
 
 def survey_answers(store: EventStore, campaign_ids: Sequence[str] | None, period: Period | None = None, *,

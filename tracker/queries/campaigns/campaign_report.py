@@ -1,8 +1,9 @@
 """One campaign's report: its numbers, the machines that touched it by reason, and its survey scores.
 
 Definitions in ``tracker.queries.campaigns``. ``machines`` lists machine opens and clicks by the
-detector's reason (``apple_mpp``, ``scanner_ua``, ...), with events and distinct contacts, so the
-report shows what was left out of the people's numbers and why. ``survey`` splits the NPS answers.
+detector's reason (``apple_mpp``, ``scanner_ua``, ..., or a later verdict's: ``burst``,
+``trap_link``), with events and distinct contacts, so the report shows what was left out of the
+people's numbers and why. ``survey`` splits the NPS answers.
 """
 
 from __future__ import annotations
@@ -11,20 +12,16 @@ from dataclasses import dataclass
 
 from tracker.errors import OdnosError
 from tracker.queries.campaigns.campaign_list import CampaignStats, campaign_list, nps_of, survey_answers
+from tracker.queries.machines import email_events
 from tracker.store.base import EventStore
 
-MACHINES_ROLLUP = """
-SELECT name, reason, countMerge(events) AS events, uniqExactMerge(contacts) AS contacts
-FROM rollup_campaigns_daily
-WHERE campaign_id = %(campaign_id)s AND machine = 1 AND name IN ('email_open', 'email_click')
-GROUP BY name, reason ORDER BY events DESC, name, reason
-"""
-MACHINES_RAW = """
-SELECT name, if(is_machine = 1, machine_reason, bot_reason) AS reason, count() AS events,
-    uniqExact(contact_id) AS contacts
-FROM events
-WHERE campaign_id = %(campaign_id)s AND (is_machine = 1 OR is_bot = 1)
-  AND name IN ('email_open', 'email_click')
+# Machine opens and clicks by reason, as revised (tracker.queries.machines): a burst's or a trap
+# link's events show under that reason. Read from events on both paths: the rollup cannot say which
+# of its person-looking events a revision turned, and one campaign's opens and clicks are few.
+MACHINES = f"""
+SELECT name, reason, count() AS events, uniqExact(contact_id) AS contacts
+FROM {email_events("campaign_id = %(campaign_id)s")}
+WHERE machine = 1
 GROUP BY name, reason ORDER BY events DESC, name, reason
 """
 
@@ -61,7 +58,7 @@ def campaign_report(store: EventStore, campaign_id: str, *, raw: bool = False) -
     if not found:
         return None
     values = {"campaign_id": campaign_id}
-    rows = store.query(MACHINES_RAW if raw else MACHINES_ROLLUP, values, name="campaign machines").rows
+    rows = store.query(MACHINES, values, name="campaign machines").rows
     machines = [MachineRow(name.removeprefix("email_"), reason, events, contacts)
                 for name, reason, events, contacts in rows]
     answers = survey_answers(store, [campaign_id], raw=raw)

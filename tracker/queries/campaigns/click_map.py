@@ -2,7 +2,8 @@
 
 Links are the ``link_id`` the mailer gave each rewritten ``<a href>``, so the page can put each
 count on its link in the email itself; ``target_url`` is where the link leads. Machines
-(``tracker.queries.campaigns``) are counted apart, per link, as ``scanner_clicks``.
+(``tracker.queries.campaigns``, with later verdicts applied: ``tracker.queries.machines``) are
+counted apart, per link, as ``scanner_clicks``.
 """
 
 from __future__ import annotations
@@ -10,21 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracker.errors import OdnosError
+from tracker.queries.machines import email_events, rollup_correction
 from tracker.store.base import EventStore
 
-ROLLUP = """
+CLICKS = "campaign_id = %(campaign_id)s AND name = 'email_click'"
+_COUNTS = {"clicked": "uniqExactIf(contact_id, machine = 0)", "clicks": "countIf(machine = 0)",
+           "scanner_clicks": "countIf(machine = 1)"}
+ROLLUP = f"""
 SELECT link_id, any(target_url) AS target, uniqExactMergeIf(contacts, machine = 0) AS clicked,
     countMergeIf(events, machine = 0) AS clicks, countMergeIf(events, machine = 1) AS scanner_clicks
 FROM rollup_campaigns_daily
-WHERE campaign_id = %(campaign_id)s AND name = 'email_click'
-GROUP BY link_id ORDER BY clicked DESC, clicks DESC, link_id
+WHERE {CLICKS}
+GROUP BY link_id
 """
-RAW = """
-SELECT link_id, any(target_url) AS target, uniqExactIf(contact_id, is_machine = 0 AND is_bot = 0) AS clicked,
-    countIf(is_machine = 0 AND is_bot = 0) AS clicks, countIf(is_machine = 1 OR is_bot = 1) AS scanner_clicks
-FROM events
-WHERE campaign_id = %(campaign_id)s AND name = 'email_click'
-GROUP BY link_id ORDER BY clicked DESC, clicks DESC, link_id
+# `machine` as revised (tracker.queries.machines): a burst's or trap link's clicks are the scanner's.
+RAW = f"""
+SELECT link_id, any(target_url) AS target, {', '.join(f'{sql} AS {name}' for name, sql in _COUNTS.items())}
+FROM {email_events(CLICKS)}
+GROUP BY link_id
 """
 
 
@@ -41,5 +45,12 @@ def click_map(store: EventStore, campaign_id: str, *, raw: bool = False) -> list
     """Every clicked link of ``campaign_id``, most people first."""
     if not isinstance(campaign_id, str) or len(campaign_id) > 200:
         raise OdnosError("a campaign id is text of at most 200 characters", code="bad_campaign")
-    rows = store.query(RAW if raw else ROLLUP, {"campaign_id": campaign_id}, name="click map").rows
-    return [LinkRow(*row) for row in rows]
+    values = {"campaign_id": campaign_id}
+    rows = store.query(RAW if raw else ROLLUP, values, name="click map").rows
+    if not raw and rows:  # the rollup counted the verdicts as stored: apply the later ones
+        fixes = rollup_correction(store, _COUNTS, CLICKS, values, "link_id")
+        rows = [(link, target, *(count - fixes.get((link,), {}).get(name, 0)
+                                 for name, count in zip(_COUNTS, counts, strict=True)))
+                for link, target, *counts in rows]
+    links = [LinkRow(*row) for row in rows]
+    return sorted(links, key=lambda link: (-link.clicked, -link.clicks, link.link_id))
