@@ -1,8 +1,12 @@
-"""What several commands share: opening the control database, migrated, from the settings."""
+"""What several commands share: opening the runtime, or the control database alone, from the settings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from tracker.control.db import ControlPlane
+from tracker.runtime import Runtime
 from tracker.settings import Settings, ensure_data_dir, load_settings
 
 
@@ -14,3 +18,13 @@ def open_control(settings: Settings | None = None) -> ControlPlane:
     control = ControlPlane(settings.sqlalchemy_url)
     control.migrate()
     return control
+
+
+@contextmanager
+def open_runtime() -> Iterator[Runtime]:
+    """The stores, control plane and keys a command works with, closed when it is done."""
+    runtime = Runtime.open(load_settings())
+    try:
+        yield runtime
+    finally:
+        runtime.close()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from tracker.cli.common import open_runtime
 from tracker.crm.contacts import Profile, profile
 from tracker.crm.erase import erase_contact
 from tracker.crm.importer import import_csv
@@ -20,8 +19,6 @@ from tracker.crm.model import Contact
 from tracker.crm.segments import get_segment, segment_members
 from tracker.errors import OdnosError
 from tracker.queries.contacts.contact_timeline import TimelineEntry
-from tracker.runtime import Runtime
-from tracker.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,21 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     erase.set_defaults(run=run_erase)
 
 
-@contextmanager
-def _runtime() -> Iterator[Runtime]:
-    runtime = Runtime.open(load_settings())
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-
-
 def run_import(args: argparse.Namespace) -> int:
     def progress(rows: int) -> None:
         if sys.stderr.isatty():
             print(f"\r{rows:,} rows read", end="", file=sys.stderr, flush=True)
 
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         report = import_csv(runtime.store, runtime.control, runtime.keys, args.file, tags=args.tag,
                             progress=progress)
     if sys.stderr.isatty():
@@ -141,7 +129,7 @@ def _print_profile(found: Profile) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         found = profile(runtime.store, runtime.control, args.email, limit=args.limit)
     _print_profile(found)
     return 0
@@ -150,7 +138,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise OdnosError("--limit must be at least 1")
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         conditions = []
         if args.segment:
             with runtime.control.session() as db:
@@ -171,7 +159,7 @@ def run_erase(args: argparse.Namespace) -> int:
         if answer.strip().lower() != "yes":
             print("nothing erased")
             return 1
-    with _runtime() as runtime:
+    with open_runtime() as runtime:
         report = erase_contact(runtime.store, runtime.control, runtime.keys, args.email)
     for table, rows in report.rows.items():
         print(f"{table}: {rows:,} rows deleted")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from tracker.cli.common import open_runtime
 from tracker.demo import DEMO_USER, load_demo
 from tracker.errors import OdnosError
-from tracker.runtime import Runtime
-from tracker.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,12 +26,8 @@ def run(args: argparse.Namespace) -> int:
     if args.visitors < 1 or args.days < 1:
         raise OdnosError("--visitors and --days must be at least 1 (for example: odnos demo --visitors 300 "
                          "--days 7)", code="bad_argument")
-    settings = load_settings()
-    runtime = Runtime.open(settings)
-    try:
+    with open_runtime() as runtime:
         result = load_demo(runtime, visitors=args.visitors, days=args.days)
-    finally:
-        runtime.close()
     reset = f"odnos user add --email {DEMO_USER} --password - --reset"
     if result is None:
         print(f"demo data is already loaded; nothing to do. Its dashboard login is {DEMO_USER}, with the "

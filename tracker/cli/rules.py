@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from tracker.cli.common import open_control
+from tracker.cli.common import open_control, open_runtime
 from tracker.control.models import Rule
 from tracker.crm.rules.define import (
     RuleSpec,
@@ -30,7 +30,6 @@ from tracker.crm.rules.runner import run_rules
 from tracker.crm.rules.views import describe, dry_run, history
 from tracker.errors import OdnosError
 from tracker.runtime import Runtime
-from tracker.settings import load_settings
 
 TRIGGER_HELP = ("enter (a contact newly in the segment), event:NAME (each human event NAME of a member, "
                 "e.g. event:signup) or 'cron:EXPR' (every fire time, e.g. 'cron:0 9 * * 1' = Mondays 9:00)")
@@ -104,11 +103,8 @@ def _number(text: str | None, flag: str, convert: Callable[[str], Any], example:
 
 
 def _with_runtime(action: Callable[[Runtime], int]) -> int:
-    runtime = Runtime.open(load_settings())
-    try:
+    with open_runtime() as runtime:
         return action(runtime)
-    finally:
-        runtime.close()
 
 
 def run_add(args: argparse.Namespace) -> int:

@@ -7,11 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tracker.cli.common import open_control
+from tracker.cli.common import open_control, open_runtime
 from tracker.crm.segments import add_segment, get_segment, list_segments, segment_members, segment_size
 from tracker.errors import OdnosError
-from tracker.runtime import Runtime
-from tracker.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,15 +60,12 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    runtime = Runtime.open(load_settings())
-    try:
+    with open_runtime() as runtime:
         with runtime.control.session() as db:
             segment = get_segment(db, args.name)
             name, definition = segment.name, segment.definition
         size = segment_size(runtime.store, definition)
         sample = segment_members(runtime.store, definition, limit=args.limit) if args.limit > 0 else []
-    finally:
-        runtime.close()
     print(f"segment {name!r}: {size:,} contacts")
     for c in sample:
         print("\t".join([c.contact_id, c.email, c.first_name, c.last_name, c.status]))
