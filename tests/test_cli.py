@@ -90,6 +90,18 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
     _assert_clean_error(run_odnos("collector", env=odnos_env(tmp_path / "d3")), "server mode")
 
 
+def test_a_usage_mistake_says_what_and_where_the_help_is_without_the_usage_dump(tmp_path: Path) -> None:
+    result = run_odnos("segments", "previeww", env=odnos_env(tmp_path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "odnos segments: error: argument ACTION: invalid choice: 'previeww' (choose from 'add', 'preview', "
+        "'list')", "(see `odnos segments --help`)"]
+    result = run_odnos("contacts", "import", env=odnos_env(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == "odnos contacts import: error: the following arguments are " \
+        "required: file"
+
+
 def test_demo_then_serve_shows_the_data_behind_a_login(tmp_path: Path) -> None:
     env = odnos_env(tmp_path / "data")
     demo = run_odnos("demo", "--visitors", "300", env=env)

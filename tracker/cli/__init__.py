@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tracker import __version__
 from tracker.cli import contacts, demo, links, migrate, rules, segments, serve, sites, sql, templates, users
@@ -21,8 +22,18 @@ from tracker.errors import OdnosError
 COMMANDS = (serve, migrate, demo, users, sites, sql, links, templates, contacts, segments, rules)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in the house style: one ``error:`` line and where the help is, exit code 2.
+
+    Subcommands' parsers are of this class too (argparse makes them with the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="odnos",
         description="odnos: web analytics and tracked email. Settings come from ODNOS_* variables "
                     "and the TOML file named by ODNOS_CONFIG (see the README's settings table).")
