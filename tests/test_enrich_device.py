@@ -151,8 +151,8 @@ def test_importing_the_package_loads_no_tables():
         "import sys\n"
         "import tracker.enrich.device as d, tracker.enrich.bots as b, tracker.enrich.geo as g\n"
         "import tracker.enrich.referrer, tracker.enrich.visitor, tracker.enrich.sessions\n"
-        "import tracker.enrich.email_machines\n"
-        "assert not (d._PARSER.loaded or b._PATTERNS.loaded or g._DB.loaded)\n"
+        "import tracker.enrich.email_machines, tracker.enrich.networks as n\n"
+        "assert not (d._PARSER.loaded or b._PATTERNS.loaded or g._DB.loaded or n._NETWORKS.loaded)\n"
         "heavy = {'ua_parser', 'ua_parser_rs', 'geoip2fast', 'crawleruseragents', 'user_agents'}\n"
         "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
     )

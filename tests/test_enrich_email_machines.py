@@ -16,8 +16,8 @@ from tracker.enrich.email_machines import (
     Verdict,
     classify_click,
     classify_open,
-    network_of,
 )
+from tracker.enrich.networks import network_of
 from tracker.tokens import TRAP_LINK_ID
 
 SENT = 1_741_600_000.0

@@ -24,9 +24,11 @@ from tracker.contacts import contact_id_for, normalize_email
 from tracker.control.consent import EventDelayed, hand_over, suppress
 from tracker.control.db import ControlPlane
 from tracker.control.salts import salt_for
+from tracker.enrich.bots import BotReason
 from tracker.enrich.device import Device, parse_device
 from tracker.enrich.email_machines import REVISION_EVENT, BurstDetector, classify_click, classify_open
 from tracker.enrich.geo import country_of
+from tracker.enrich.networks import network_of
 from tracker.enrich.referrer import classify_referrer, split_url, utm_params
 from tracker.enrich.sessions import SessionTracker
 from tracker.enrich.visitor import VisitorIds
@@ -127,6 +129,9 @@ class Pipeline:
         if not now - MAX_PAST <= ts <= now + MAX_FUTURE:
             ts = now
         device = parse_device(client.user_agent)
+        is_bot, bot_reason = device.is_bot, device.bot_reason
+        if not is_bot and network_of(client.ip):  # people do not browse from a datacentre
+            is_bot, bot_reason = True, BotReason.DATACENTER
         utm = utm_params(url)
         referrer = classify_referrer(event.get("referrer", ""), host, site.domains, utm["utm_medium"])
         contact_id = ""
@@ -157,7 +162,7 @@ class Pipeline:
             referrer=event.get("referrer", ""), referrer_domain=referrer.domain,
             referrer_source=referrer.source, **utm, **_device_fields(device),
             country=country_of(client.ip), engaged_ms=event.get("engaged_ms", 0),
-            scroll=event.get("scroll", 0), is_bot=int(device.is_bot), bot_reason=device.bot_reason)
+            scroll=event.get("scroll", 0), is_bot=int(is_bot), bot_reason=bot_reason)
 
     # -- email --------------------------------------------------------------------------------
 

@@ -10,20 +10,24 @@ import; each table loads once, on first use, under a lock):
 - ``visitor``: cookieless visitor ids from a daily-rotated salt (``SaltSource``).
 - ``sessions``: visitor ids -> sessions, 30 minutes of inactivity apart, in memory.
 - ``email_machines``: machine opens and link scanners, each verdict with its reason.
+- ``networks``: IP -> mail-security gateway's or cloud provider's network, from ASN data.
 - ``lazy``: the load-once helper the others share.
 """
 
 
 def preload() -> None:
-    """Load the parser tables, crawler patterns and country database now, not on the first hit.
+    """Load the parser tables, crawler patterns, country database and networks now, not on the first hit.
 
     Called in the server's parent process before it forks workers, so they share these tables
     (about 80 MB) instead of each loading its own copy.
     """
     from tracker.enrich.device import parse_device
     from tracker.enrich.geo import country_of
+    from tracker.enrich.networks import network_of
 
     parse_device("Mozilla/5.0 (X11; Linux x86_64) odnos-preload")
     country_of("192.0.2.1")
+    network_of("18.208.0.1")  # a global address: private ones return before the tables load
     parse_device.cache_clear()
     country_of.cache_clear()
+    network_of.cache_clear()

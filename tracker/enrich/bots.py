@@ -28,6 +28,9 @@ with rules on the shape of the agent that catch bots no list has seen:
 - ``malformed``: template placeholders left in (``${...}``, ``{{...}}``, ``firefoxversion``),
   code injected into the header, or a bare ``Mozilla/5.0 (...)`` with nothing after it (unless
   it is Internet Explorer's, whose whole agent that is).
+- ``datacenter``: not from the agent: a web hit from a cloud provider's or a mail gateway's network
+  (``tracker.enrich.networks``), as Plausible drops datacentre traffic; the collector sets it on a
+  beacon whose agent passed every rule above.
 
 The lists come first, so a listed bot keeps the list's reason; the shape rules only name what no
 list knew. The crawler list has ~1,500 regexes. Python's ``re`` tries an alternation branch by
@@ -69,6 +72,7 @@ class BotReason(StrEnum):
     COMPATIBLE_OTHER = "compatible_other"
     TOOL_AGENT = "tool_agent"
     MALFORMED = "malformed"
+    DATACENTER = "datacenter"
 
 
 # HTTP clients (regex fragments) whose names no browser or in-app agent carries as a word.
