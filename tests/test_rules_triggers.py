@@ -10,6 +10,7 @@ from tests.test_rules_world import World, smtp_fixture, world_fixture  # noqa: F
 from tracker.contacts import contact_id_for
 from tracker.control.consent import suppress
 from tracker.crm.rules.runner import run_rules
+from tracker.enrich.email_machines import REVISION_EVENT
 
 
 def _sent(reports) -> int:
@@ -105,6 +106,19 @@ def test_event_rule_answers_each_human_event_of_a_member_once(world: World) -> N
     assert world.received() == {ann: 2, bob: 1}
     keys = [row.trigger_key for row in world.ledger(rule)]
     assert keys[0] == f"event:{first['event_id']}" and len(set(keys)) == 3
+
+
+def test_a_click_a_later_verdict_turns_into_a_scanners_triggers_no_rule(world: World) -> None:
+    ann, bob = world.people("ann", "bob")
+    world.rule("event:email_click", enable_at=datetime.now(UTC) - timedelta(minutes=10))
+    now = time.time()
+    for who in (ann, bob):  # each clicked once, looking like a person when the click arrived
+        world.event("email_click", now - 5, email=who, message_id=f"m.{who}", link_id="1")
+    # then a trap-link click on ann's message: her click two seconds before it was the scanner's
+    world.event(REVISION_EVENT, now - 3, email=ann, message_id=f"m.{ann}", site_id="", is_machine=1,
+                machine_reason="trap_link", props={"window_ms": "60000"})
+    report, = run_rules(world.runtime)
+    assert report.sent == 1 and world.received() == {bob: 1}
 
 
 def test_event_rule_with_once_and_a_delay_from_the_event_time(world: World) -> None:

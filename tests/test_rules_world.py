@@ -78,7 +78,7 @@ class World:
 
     def event(self, name: str, ts: float, *, email: str | None = None, visitor: str = "", **fields) -> dict:
         row = event_row(name, ts, contact_id=contact_id_for(email) if email else "", visitor_id=visitor,
-                        site_id=SITE, received_at=int(ts), **fields)
+                        received_at=int(ts), **{"site_id": SITE, **fields})
         self.runtime.store.insert("events", [row])
         return row
 

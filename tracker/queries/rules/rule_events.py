@@ -2,7 +2,8 @@
 
 An event belongs to a contact when it carries the contact id (identify, server-side events, the
 hand-off pageview) or else when its visitor's newest identity link names the contact, the same
-attribution segments use. Bots and email machines never trigger a rule. The window is on
+attribution segments use. Bots and email machines never trigger a rule, nor do the opens and clicks
+a later verdict turned into a machine's (``tracker.queries.machines``). The window is on
 ``received_at`` (the collector's clock, which a browser cannot move), with a floor on ``ts`` a day
 before it so ClickHouse reads only the partitions and days that can hold such events (the
 collector takes a client's ``ts`` at most a day in the past).
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tracker.queries.machines import human_condition
 from tracker.store.base import EventStore
 
 TS_FLOOR = timedelta(days=1)
@@ -24,7 +26,7 @@ FROM (
     FROM (
         SELECT event_id, ts, received_at, site_id, visitor_id, contact_id
         FROM events
-        WHERE name = %(name)s AND is_bot = 0 AND is_machine = 0
+        WHERE name = %(name)s AND {human}
           AND received_at >= %(since)s AND received_at <= %(until)s AND ts >= %(ts_floor)s
     ) AS ev
     ANY LEFT JOIN (
@@ -40,7 +42,7 @@ FROM (
 WHERE cid != ''
 ORDER BY received_at, event_id
 LIMIT %(limit)s
-"""
+""".replace("{human}", human_condition("name = %(name)s AND ts >= %(ts_floor)s"))
 
 
 @dataclass(frozen=True, slots=True)
