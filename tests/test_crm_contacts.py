@@ -18,6 +18,7 @@ from tracker.control.db import ControlPlane
 from tracker.crm.consent import why_not_mailable
 from tracker.crm.contacts import ContactUpdate, Outcome, profile, set_status, upsert_contacts
 from tracker.crm.erase import erase_contact
+from tracker.enrich.email_machines import REVISION_EVENT
 from tracker.events import event_row
 from tracker.queries.contacts.contact_profile import contact_profile
 from tracker.queries.contacts.current_contacts import current_contacts
@@ -219,3 +220,19 @@ def test_profile_timeline_and_visitors(crm: Crm) -> None:
     assert again.timeline.total == 4  # the hand-off pageview and the email events carry the id
     assert [e.name for e in again.timeline.entries] == ["email_click", "pageview"]
     assert again.visitors[0].current is False
+
+
+def test_the_timeline_marks_clicks_a_later_verdict_turned(crm: Crm) -> None:
+    crm.upsert(ContactUpdate("lee@example.com"))
+    lee = contact_id_for("lee@example.com")
+    now = time.time()
+    crm.store.insert("events", [
+        event_row("email_click", now - 400, contact_id=lee, campaign_id="4", message_id="4.a", link_id="1"),
+        event_row("email_click", now - 100, contact_id=lee, campaign_id="4", message_id="4.a", link_id="2"),
+        # a trap-link click 2 s after the first: a window of 5 s around it takes the first click only
+        event_row(REVISION_EVENT, now - 398, {"window_ms": "5000"}, contact_id=lee, message_id="4.a",
+                  is_machine=1, machine_reason="trap_link"),
+    ])
+    entries = profile(crm.store, crm.control, "lee@example.com").timeline.entries
+    assert [(e.name, e.link_id, e.is_machine, e.machine_reason) for e in entries] == [
+        ("email_click", "1", True, "trap_link"), ("email_click", "2", False, "")]

@@ -12,6 +12,8 @@ through ``is_machine = 0 AND is_bot = 0`` alone:
   person's (not a bot, not a machine, not revised). For segments and rules.
 - ``email_events(where)``: a subquery of email events with ``machine`` and ``reason`` as revised
   (and ``stored_machine`` as the collector judged). For reports over raw events.
+- ``revised_events(store, scope, values)``: event id -> revision reason, for readers that list
+  events one by one (a contact's timeline).
 - ``rollup_correction(...)``: what revisions take off figures read from a rollup that counted the
   stored verdicts (``rollup_campaigns_daily``), exactly, for counts and distinct contacts alike.
 
@@ -73,6 +75,12 @@ _REVISED_CONTACTS = (f"contact_id IN (SELECT contact_id FROM events WHERE site_i
 def revised_ids(scope: str = "1") -> str:
     """A subquery of the ``event_id`` of every person-looking email event a revision turned around."""
     return f"SELECT event_id FROM ({_REVISED.replace('{scope}', scope)})"
+
+
+def revised_events(store: EventStore, scope: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """``event_id`` -> the revision's reason, for each person-looking email event in ``scope`` it turned."""
+    rows = store.query(_REVISED.replace("{scope}", scope), values, name="revised events").rows
+    return {str(event_id): reason for event_id, reason in rows}
 
 
 def human_condition(scope: str = "1") -> str:
