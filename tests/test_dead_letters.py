@@ -19,11 +19,13 @@ import pytest
 
 from tests.fixtures.clickhouse import free_port
 from tests.fixtures.collector import running_collector
+from tests.fixtures.processes import odnos_env, run_odnos
 from tracker.errors import QueryError, RowsRejected, StoreUnavailable
 from tracker.events import event_row
+from tracker.ingest.dead_letters import REPLAYING, replay_dead_letters
 from tracker.ingest.queue import EventQueue
 from tracker.ingest.spool import Spool
-from tracker.ingest.writer import DEAD_LETTERS, Writer
+from tracker.ingest.writer import DEAD_LETTERS, Writer, append_dead_letters
 from tracker.settings import ClickHouseTarget, load_settings
 from tracker.store.clickhouse_store import ClickHouseStore
 from tracker.store.migrate import migrate
@@ -163,3 +165,46 @@ def test_healthz_counts_dead_letters_of_the_collector(clickhouse_server, tmp_pat
         assert [letter["line"].encode() + b"\n" for letter in letters] == [bad]
         refusals = [line for line in collector.server.output if "refused" in line and "dead-letter" in line]
         assert len(refusals) == 1, "".join(collector.server.output)  # one line, naming the file
+
+
+def test_replay_lands_the_rows_once_their_cause_is_fixed_and_keeps_the_rest(store, tmp_path: Path) -> None:
+    """A column too narrow for a row is widened after it: refused, then landed by the replay, once."""
+    migrate(store)
+    marker = uuid.uuid4().hex
+    needs_column = orjson.dumps({**orjson.loads(good_line(marker, 7)), "scroll": 62.5}) + b"\n"
+    slot = tmp_path / "spool" / "0"
+    with Spool(slot, max_bytes=1 << 24) as spool:
+        spool.append(good_line(marker, 1) + needs_column + b"never an event\n")
+        writer = Writer(spool, store.insert_json_lines, interval=0.02)
+        assert writer.stop(60)
+        assert [letter["line"] for letter in dead_letters(slot)] == [needs_column.decode().rstrip("\n"),
+                                                                     "never an event"]
+        assert landed(store, marker) == [1]
+        store.command("ALTER TABLE events MODIFY COLUMN scroll Float32")  # the fix
+        # A replay that died after landing the row left its replaying file behind.
+        (slot / DEAD_LETTERS).rename(slot / REPLAYING)
+        store.insert_json_lines("events", needs_column, 1)
+        result = replay_dead_letters(tmp_path / "spool", store)
+        assert (result.landed, result.already, result.refused) == (0, 1, 1)
+        assert landed(store, marker) == [1, 7]
+        [left] = dead_letters(slot)
+        assert left["line"] == "never an event" and "Code:" in left["error"]
+        assert not (slot / REPLAYING).exists()
+        assert writer.stats()["dead_letter_rows"] == 1  # the running writer's count follows the file
+    again = replay_dead_letters(tmp_path / "spool", store)
+    assert (again.landed, again.refused) == (0, 1) and len(dead_letters(slot)) == 1
+
+
+def test_the_replay_command_lands_a_fixed_row_in_the_embedded_store(tmp_path: Path) -> None:
+    env = odnos_env(tmp_path)
+    assert run_odnos("migrate", env=env).returncode == 0
+    marker = uuid.uuid4().hex
+    slot = tmp_path / "spool" / "3"
+    slot.mkdir(parents=True)
+    append_dead_letters(slot / DEAD_LETTERS, "events", [(good_line(marker, 5), RowsRejected(
+        "refused", server_message="Code: 117. the store of the day refused it"))])
+    replayed = run_odnos("ingest", "replay-dead-letters", env=env)
+    assert (replayed.returncode, replayed.stdout.splitlines()[0]) == (0, "landed 1 rows, still refused 0")
+    count = run_odnos("sql", f"SELECT count() FROM events WHERE props.value[1] = '{marker}'", env=env)
+    assert count.stdout.strip() == "1"
+    assert dead_letters(slot) == []

@@ -16,10 +16,23 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from tracker import __version__
-from tracker.cli import contacts, demo, links, migrate, rules, segments, serve, sites, sql, templates, users
+from tracker.cli import (
+    contacts,
+    demo,
+    ingest,
+    links,
+    migrate,
+    rules,
+    segments,
+    serve,
+    sites,
+    sql,
+    templates,
+    users,
+)
 from tracker.errors import OdnosError
 
-COMMANDS = (serve, migrate, demo, users, sites, sql, links, templates, contacts, segments, rules)
+COMMANDS = (serve, migrate, demo, users, sites, sql, links, templates, contacts, segments, rules, ingest)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -51,6 +51,39 @@ def _replay_key(line: bytes) -> tuple[str, int] | None:
     return (event_id, ts) if _UUID.fullmatch(event_id) else None
 
 
+def drop_stored(store: EventStore, data: bytes) -> bytes:
+    """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch).
+
+    A line with no usable ``event_id`` and ``ts`` (damaged, or not written by ``submit``) is kept:
+    the store judges it, and if it refuses the line the writer dead-letters it. Raising here
+    instead would stall the replay, and everything behind it, for good.
+    """
+    lines = [line for line in data.split(b"\n") if line]
+    keys = [_replay_key(line) for line in lines]
+    known = [key for key in keys if key is not None]
+    existing: set[str] = set()
+    ids = [event_id for event_id, _ in known]
+    for start in range(0, len(ids), 5000):
+        result = store.query(
+            EXISTING_IDS_SQL,
+            {
+                "first": min(ts for _, ts in known),
+                "last": max(ts for _, ts in known),
+                "ids": tuple(ids[start : start + 5000]),
+            },
+            name="dedupe replayed batch",
+        )
+        existing.update(row[0] for row in result.rows)
+    kept = [line for line, key in zip(lines, keys, strict=True) if key is None or key[0] not in existing]
+    if len(kept) != len(lines):
+        log.info(
+            "replay: %d of %d events were already stored; skipped them",
+            len(lines) - len(kept),
+            len(lines),
+        )
+    return b"".join(line + b"\n" for line in kept)
+
+
 class EventQueue:
     """One worker's spool and writer for the ``events`` table."""
 
@@ -85,36 +118,8 @@ class EventQueue:
         self.spool.append(b"".join(orjson.dumps(row) + b"\n" for row in rows))
 
     def dedupe(self, data: bytes) -> bytes:
-        """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch).
-
-        A line with no usable ``event_id`` and ``ts`` (damaged, or not written by ``submit``) is kept:
-        the store judges it, and if it refuses the line the writer dead-letters it. Raising here
-        instead would stall the replay, and everything behind it, for good.
-        """
-        lines = [line for line in data.split(b"\n") if line]
-        keys = [_replay_key(line) for line in lines]
-        known = [key for key in keys if key is not None]
-        existing: set[str] = set()
-        ids = [event_id for event_id, _ in known]
-        for start in range(0, len(ids), 5000):
-            result = self.store.query(
-                EXISTING_IDS_SQL,
-                {
-                    "first": min(ts for _, ts in known),
-                    "last": max(ts for _, ts in known),
-                    "ids": tuple(ids[start : start + 5000]),
-                },
-                name="dedupe replayed batch",
-            )
-            existing.update(row[0] for row in result.rows)
-        kept = [line for line, key in zip(lines, keys, strict=True) if key is None or key[0] not in existing]
-        if len(kept) != len(lines):
-            log.info(
-                "replay: %d of %d events were already stored; skipped them",
-                len(lines) - len(kept),
-                len(lines),
-            )
-        return b"".join(line + b"\n" for line in kept)
+        """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch)."""
+        return drop_stored(self.store, data)
 
     def flush(self, timeout: float = 30.0) -> bool:
         return self.writer.flush(timeout)

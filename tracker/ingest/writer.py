@@ -82,7 +82,7 @@ class Writer:
         self.inserted_batches = 0
         self.deduplicated_rows = 0
         self.dead_letters = spool.directory / DEAD_LETTERS
-        self.dead_letter_rows = _count_lines(self.dead_letters)  # what the file holds, across restarts
+        self._dead_letter_count = DeadLetterCount(self.dead_letters)
         self.failures = 0  # consecutive
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -146,50 +146,14 @@ class Writer:
         return batch
 
     def _insert(self, data: bytes, rows: int) -> list[tuple[bytes, RowsRejected]]:
-        """Insert the lines; if the store refuses some for good, land all the others and return those.
-
-        k refused lines among n cost about 3k inserts when the store names the row, about
-        2k log2(n/k) when it does not. Any other error raises, whatever the split had landed.
-        """
-        try:
-            self.sink(self.table, data, rows)
-            return []
-        except RowsRejected as exc:
-            first = exc
-        refused: list[tuple[bytes, RowsRejected]] = []
-        lines = [line + b"\n" for line in data.split(b"\n")[:-1]]
-        todo: list[tuple[list[bytes], RowsRejected | None]] = [(lines, first)]  # parts, and their refusal
-        while todo:  # a stack, not recursion: a batch of 10,000 refused lines is 10,000 levels deep
-            lines, error = todo.pop()
-            if error is None:
-                try:
-                    self.sink(self.table, b"".join(lines), len(lines))
-                    continue
-                except RowsRejected as exc:
-                    error = exc
-            if len(lines) == 1:
-                refused.append((lines[0], error))
-                continue
-            todo.extend((part, None) for part in reversed(_split(lines, error.row)) if part)
-        return refused
+        return insert_or_refuse(self.sink, self.table, data, rows)
 
     def _dead_letter(self, refused: list[tuple[bytes, RowsRejected]], rows: int) -> None:
         """Append the refused lines to the dead-letter file, on disk before the spool moves past them."""
-        at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        data = b"".join(orjson.dumps({"at": at, "table": self.table, "error": error.server_message,
-                                      **_line_field(line)}) + b"\n" for line, error in refused)
-        fd = os.open(self.dead_letters, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.dead_letter_rows += len(refused)
+        append_dead_letters(self.dead_letters, self.table, refused)
         log.error(
             "%s refused %d of %d rows for good (first: %s); they are in the dead-letter file %s, "
-            "every other row landed.",
+            "every other row landed; land them with `odnos ingest replay-dead-letters` once fixed.",
             self.table,
             len(refused),
             rows,
@@ -243,13 +207,87 @@ class Writer:
             "inserted_rows": self.inserted_rows,
             "inserted_batches": self.inserted_batches,
             "deduplicated_rows": self.deduplicated_rows,
-            "dead_letter_rows": self.dead_letter_rows,
+            "dead_letter_rows": self._dead_letter_count.rows(),
             "failures": self.failures,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "last_insert_at": self.last_insert_at,
             "running": self._thread.is_alive(),
         }
+
+
+def insert_or_refuse(sink: Sink, table: str, data: bytes, rows: int) -> list[tuple[bytes, RowsRejected]]:
+    """Insert the lines; if the store refuses some for good, land all the others and return those.
+
+    k refused lines among n cost about 3k inserts when the store names the row, about
+    2k log2(n/k) when it does not. Any other error raises, whatever the split had landed.
+    """
+    try:
+        sink(table, data, rows)
+        return []
+    except RowsRejected as exc:
+        first = exc
+    refused: list[tuple[bytes, RowsRejected]] = []
+    lines = [line + b"\n" for line in data.split(b"\n")[:-1]]
+    todo: list[tuple[list[bytes], RowsRejected | None]] = [(lines, first)]  # parts, and their refusal
+    while todo:  # a stack, not recursion: a batch of 10,000 refused lines is 10,000 levels deep
+        lines, error = todo.pop()
+        if error is None:
+            try:
+                sink(table, b"".join(lines), len(lines))
+                continue
+            except RowsRejected as exc:
+                error = exc
+        if len(lines) == 1:
+            refused.append((lines[0], error))
+            continue
+        todo.extend((part, None) for part in reversed(_split(lines, error.row)) if part)
+    return refused
+
+
+def append_dead_letters(path: Path, table: str, refused: list[tuple[bytes, RowsRejected]]) -> None:
+    """Append one record per refused line (``DEAD_LETTERS`` has the fields), synced to disk."""
+    at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    data = b"".join(orjson.dumps({"at": at, "table": table, "error": error.server_message,
+                                  **_line_field(line)}) + b"\n" for line, error in refused)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def dead_letter_line(record: dict) -> bytes:
+    """The refused line a dead-letter record holds, as it was spooled (with its newline)."""
+    if "line_base64" in record:
+        return base64.b64decode(record["line_base64"]) + b"\n"
+    return record["line"].encode() + b"\n"
+
+
+class DeadLetterCount:
+    """How many records a dead-letter file holds, counted again only when the file changed.
+
+    A replay (``tracker.ingest.dead_letters``) empties the file while the writer runs, so a count
+    kept in memory would go stale; recounting on every health check would read the whole file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._rows = 0
+
+    def rows(self) -> int:
+        try:
+            info = self.path.stat()
+            seen = (info.st_ino, info.st_size, info.st_mtime_ns)
+        except FileNotFoundError:
+            seen = (0, 0, 0)
+        if seen != self._seen:
+            self._rows, self._seen = _count_lines(self.path), seen
+        return self._rows
 
 
 def _split(lines: list[bytes], row: int | None) -> list[list[bytes]]:
