@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,21 @@ def test_fsync_is_grouped_not_per_append(tmp_path: Path, monkeypatch: pytest.Mon
         data_fd = spool._active_fd
         threading.Event().wait(0.2)
         assert 1 <= calls.count(data_fd) < 10
+
+
+def test_stats_give_the_oldest_waiting_lines_age_across_a_restart(tmp_path: Path) -> None:
+    with Spool(tmp_path, max_bytes=1 << 20) as spool:
+        assert spool.stats()["oldest_pending_seconds"] is None
+        spool.append(line(0))
+        time.sleep(0.5)
+        spool.append(line(1))
+        assert 0.5 <= spool.stats()["oldest_pending_seconds"] < 5
+        batch = spool.read_batch(1 << 20, 1)  # the oldest line alone lands
+        spool.begin(batch)
+        spool.commit(batch)
+        assert spool.stats()["oldest_pending_seconds"] < 0.5  # line 1 is younger
+        time.sleep(0.3)
+    with Spool(tmp_path, max_bytes=1 << 20) as spool:  # what a previous process left is at least this old
+        assert 0.3 <= spool.stats()["oldest_pending_seconds"] < 5
+        drain(spool)
+        assert spool.stats()["oldest_pending_seconds"] is None

@@ -31,12 +31,14 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 8 * 1024 * 1024
 FSYNC_INTERVAL = 0.2
+MARK_SECONDS = 0.1  # appends this close together share one time mark (the oldest line's age)
 CHECKPOINT = "checkpoint.json"
 LOCK_FILE = "lock"
 _SEGMENT_RE = re.compile(r"(\d{8,})\.jsonl")
@@ -164,6 +167,7 @@ class Spool:
         self._read_fd: tuple[int, int] | None = None  # (segment, fd) the writer reads from
         self._bytes_seen = 0  # for the rows estimate in stats()
         self._rows_seen = 0
+        self._marks = self._recovered_marks()  # for the oldest pending line's age in stats()
         self._stop_sync = threading.Event()
         self._sync_failing = False
         self._syncer = threading.Thread(
@@ -241,6 +245,23 @@ class Spool:
 
     # -- appending (any thread) -------------------------------------------------------------------
 
+    def _recovered_marks(self) -> collections.deque[tuple[Position, float]]:
+        """A mark for what a previous process left: its oldest segment's last write, so at least that old."""
+        marks: collections.deque[tuple[Position, float]] = collections.deque()
+        if self._pending and self._sizes:
+            first, last = min(self._sizes), max(self._sizes)
+            written = (self.directory / _segment_name(first)).stat().st_mtime
+            marks.append(((last, self._sizes[last]), written))
+        return marks
+
+    def _mark(self, end: Position) -> None:
+        """Under the lock: note when the data before ``end`` was appended, one mark per MARK_SECONDS."""
+        now = time.time()
+        if self._marks and now - self._marks[-1][1] < MARK_SECONDS:
+            self._marks[-1] = (end, self._marks[-1][1])  # the group keeps its first append's time
+        else:
+            self._marks.append((end, now))
+
     def append(self, data: bytes) -> None:
         """Add whole lines (``data`` ends with ``\\n``); return once they are in the kernel.
 
@@ -283,6 +304,7 @@ class Spool:
             self._sizes[number] = offset + size
             self._pending += size
             self._bytes_seen += size
+            self._mark((number, offset + size))
             self._dirty = True
             if offset + size >= self.segment_bytes:
                 self._to_close.append(fd)  # sealed; the next append starts a new segment
@@ -435,6 +457,8 @@ class Spool:
                     f"commit of {batch.segment}:{batch.start} but committed is {self._committed}"
                 )
             self._committed = (batch.segment, batch.end)
+            while self._marks and self._marks[0][0] <= self._committed:
+                self._marks.popleft()
             finished = self._step_past(batch.segment)
             if self._inflight is not None and self._inflight <= self._committed:
                 self._inflight = None
@@ -493,7 +517,10 @@ class Spool:
         with self._lock:
             pending = self._pending
             estimate = round(pending * self._rows_seen / self._bytes_seen) if self._bytes_seen else None
+            oldest = self._marks[0][1] if pending and self._marks else None
             return {
+                "oldest_pending_seconds": None if oldest is None else round(max(0.0, time.time() - oldest),
+                                                                                3),
                 "directory": str(self.directory),
                 "pending_bytes": pending,
                 "pending_rows_estimate": 0 if pending == 0 else estimate,
