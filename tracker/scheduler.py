@@ -12,6 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.base import BaseExecutor, run_job
@@ -21,11 +22,20 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from tracker.crm.rules.job import evaluate_rules, rules_interval
 from tracker.runtime import Runtime
 from tracker.settings import Settings
+from tracker.store.retention import drop_old_partitions
 
 log = logging.getLogger(__name__)
 
+
+
+def apply_retention(runtime: Runtime) -> None:
+    """Drop the months of events past ``ODNOS_RETENTION_MONTHS`` (``tracker.store.retention``)."""
+    drop_old_partitions(runtime.store, runtime.settings.retention_months, datetime.now(UTC).date())
+
+
 JOBS: list[tuple[str, float | Callable[[Settings], float], Callable[[Runtime], Any]]] = [
     ("mailing-rules", rules_interval, evaluate_rules),
+    ("retention", 24 * 3600, apply_retention),
 ]
 
 

@@ -191,6 +191,8 @@ SETTINGS: tuple[Setting, ...] = (
             "`unsubscribe <token>`). Required to send.", _address),
     Setting("rules_interval", 60, "Seconds between two evaluations of the enabled mailing rules by the "
             "scheduler (the autoresponder answers within about this long).", _int(1, 3600)),
+    Setting("retention_months", 0, "Months of events (and their rollups) to keep; older whole months are "
+            "dropped by the scheduler once a day. 0 keeps everything.", _int(0, 1200)),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _level),
 )
 
