@@ -22,6 +22,14 @@ without it. Budget (shared/design.md, 2 cores): <= 300 ms per panel at 10 M even
 ``--keep DIR`` keeps the server's folder in DIR and reuses databases already loaded there, so a
 second run skips loading. 100 M events take about 10 GB of disk (twice that while merges run): the
 script checks free space first.
+
+``--browser URL[,URL...]`` times whole pages instead, in headless Chromium signed in to running
+dashboards (the password in ``ODNOS_BENCH_PASSWORD``): from navigation start until the callbacks
+have answered and the page has stopped changing, ``--repeat`` times, the URLs taken in turn so a
+busy machine slows each alike (two URLs: before and after a change).
+
+    ODNOS_BENCH_PASSWORD=... .venv/bin/python benchmarks/dashboard_bench.py --browser \
+        http://127.0.0.1:8000 --email demo@example.com --paths /,/behaviour --repeat 10
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import argparse
 import logging
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -176,6 +185,68 @@ def measure(store: ClickHouseStore, events: int, days: int, end: int, repeat: in
     print(f"\n(* no rollup: always raw events. Load average after: {os.getloadavg()[0]:.1f})")
 
 
+_PAGE_STATE = """
+const ups = performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'));
+return [performance.now(), ups.length, Math.max(0, ...ups.map(e => e.responseEnd)),
+        document.querySelector('[data-dash-is-loading="true"]') !== null,
+        document.querySelector('#page > *') !== null,
+        document.querySelectorAll('.main-svg').length, document.querySelectorAll('.ag-row').length];
+"""
+
+
+def page_ms(driver, url: str, quiet_ms: float = 600, timeout: float = 30) -> float:
+    """Milliseconds from navigation until the last callback answered and the page stopped changing."""
+    driver.get(url)
+    seen: list[tuple[float, tuple]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now, count, answered, busy, drawn, *shapes = driver.execute_script(_PAGE_STATE)
+        seen.append((now, (count, busy, drawn, *shapes)))
+        settled = next(t for k, (t, state) in enumerate(seen) if all(s == seen[-1][1] for _, s in seen[k:]))
+        if drawn and not busy and now - settled > quiet_ms:
+            return max(answered, settled)
+        time.sleep(0.05)
+    raise SystemExit(f"dashboard_bench: error: {url} did not settle within {timeout:.0f} s")
+
+
+def browse(bases: list[str], email: str, paths: list[str], repeat: int) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.fixtures.browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_ARGS  # loopback only
+
+    password = os.environ.get("ODNOS_BENCH_PASSWORD", "")
+    drivers = []
+    for base in bases:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in (*CHROMIUM_ARGS, "--window-size=1280,900",
+                    f"--user-data-dir={tempfile.mkdtemp(prefix='odnos-bench-chromium-')}"):
+            options.add_argument(arg)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver.get(base + "/login")
+        driver.find_element("id", "email").send_keys(email)
+        driver.find_element("id", "password").send_keys(password)
+        driver.find_element("css selector", "button[type=submit]").click()
+        time.sleep(2)
+        drivers.append(driver)
+    times: dict[tuple[str, str], list[float]] = {(b, p): [] for b in bases for p in paths}
+    loads = []
+    try:
+        for _ in range(repeat):
+            for path in paths:
+                for base, driver in zip(bases, drivers, strict=True):
+                    times[(base, path)].append(page_ms(driver, base + path))
+                    loads.append(os.getloadavg()[0])
+    finally:
+        for driver in drivers:
+            driver.quit()
+    print(f"| page | median ms | best ms | runs |  (load average {min(loads):.1f}-{max(loads):.1f})")
+    print("| --- | ---: | ---: | ---: |")
+    for (base, path), found in times.items():
+        print(f"| {base}{path} | {statistics.median(found):,.0f} | {min(found):,.0f} | {len(found)} |")
+
+
 def sizes(text: str) -> list[int]:
     found = []
     for part in text.split(","):
@@ -191,7 +262,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=180, help="days the events span (default 180)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per panel; the best counts (default 3)")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the server's folder here")
+    parser.add_argument("--browser", help="time whole pages of these running dashboards (comma-separated)")
+    parser.add_argument("--email", default="demo@example.com", help="who signs in with --browser")
+    parser.add_argument("--paths", default="/,/behaviour,/campaigns", help="pages for --browser")
     args = parser.parse_args()
+    if args.browser:
+        browse(args.browser.split(","), args.email, args.paths.split(","), args.repeat)
+        return
     logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)  # it logs every refused poll at start
     root = args.keep or Path(tempfile.mkdtemp(prefix="odnos-dash-bench-"))
     server = ClickHouseServer(root)

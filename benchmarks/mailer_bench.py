@@ -7,8 +7,9 @@ reused SMTP connection, three rates are measured:
 - baseline: one pre-built message sent again and again (SMTP and the server alone);
 - compose + SMTP: for each contact, the template rendered, every link rewritten, pixel, trap and
   unsubscribe added, the text part made from the HTML, the email built, and handed to SMTP;
-- send_batch: the same through the ledger protocol (two committed SQLite transactions per
-  message) with an ``email_sent`` event per message into an embedded chDB store.
+- send_batch: the same through the ledger protocol (a committed SQLite transaction claims
+  ``sending.CLAIM`` contacts before their messages leave, one more writes their outcomes) with an
+  ``email_sent`` event per message into an embedded chDB store.
 
 Each figure is the best of ``--repeat`` runs (the machine is shared; the best run is the one least
 disturbed), with this process's CPU time per message beside it.

@@ -60,14 +60,14 @@ SELECT {CID.format(n="number")}, concat('c', toString(number), '@example.com'),
        [['free', 'free', 'pro'][1 + number %% 3], ['Paris', 'Berlin', 'Rome'][1 + number %% 3]],
        if(number %% 10 = 0, ['vip'], emptyArrayString())
 FROM numbers(%(contacts)s)
-"""
+"""  # noqa: S608 - constant fragments of the benchmark
 
 IDENTITIES_SQL = f"""
 INSERT INTO identities (site_id, visitor_id, contact_id, method, ts)
 SELECT if(number %% 2 = 0, 's1', 's2'), concat('v', toString(number)),
        {CID.format(n="number %% %(contacts)s")}, 'email_link', now() - 100 * 86400 + number %% 86400
 FROM numbers(%(linked)s)
-"""
+"""  # noqa: S608 - constant fragments of the benchmark
 
 # One chunk of events: ``kind`` picks the event from the hash's low digits; visitors are numbered
 # so that the first 1.5 x contacts are the linked ones (see IDENTITIES_SQL).
@@ -108,14 +108,14 @@ FROM (
         FROM numbers(%(start)s, %(rows)s)
     )
 )
-"""
+"""  # noqa: S608 - constant fragments of the benchmark
 
 UNSUBSCRIBES_SQL = f"""
 INSERT INTO events (event_id, name, ts, received_at, source, contact_id, `props.key`, `props.value`)
 SELECT generateUUIDv4(), 'unsubscribe', now() - number %% (60 * 86400), now(), 'unsubscribe',
        {CID.format(n="number * 97 %% %(contacts)s")}, ['list', 'how'], ['', 'one_click']
 FROM numbers(%(rows)s)
-"""
+"""  # noqa: S608 - constant fragments of the benchmark
 
 BASELINES = {  # the raw scan each segment's behaviour reads, as a plain count
     "pricing_no_signup": "SELECT count() FROM events WHERE name = 'pageview' AND pathname = '/pricing' "

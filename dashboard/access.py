@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from dash import Dash
+from dash import ClientsideFunction, Dash
 from flask import Flask, current_app, jsonify, redirect, request, url_for
 
 from tracker.auth import current_user
@@ -40,6 +40,19 @@ def callback(app: Dash, *args: Any, role: str = "viewer", **kwargs: Any) -> Call
     for key in set(app.callback_map) - before:
         roles[key] = role
     return register
+
+
+def clientside_callback(app: Dash, function: ClientsideFunction, *args: Any, role: str = "viewer",
+                        **kwargs: Any) -> None:
+    """``app.clientside_callback`` with its role recorded: it runs in the browser and reaches no data,
+    but every callback in the app has a role, so none is forgotten."""
+    if role not in ROLE_RANK:
+        raise ValueError(f"unknown role {role!r}")
+    before = set(app.callback_map)
+    app.clientside_callback(function, *args, **kwargs)
+    roles = app.server.extensions.setdefault(_CALLBACK_ROLES, {})
+    for key in set(app.callback_map) - before:
+        roles[key] = role
 
 
 def protect(server: Flask, make_dash: Callable[[], Dash]) -> Dash:
@@ -95,8 +108,22 @@ def _check_callback(server: Flask, role: str) -> Any:
     if needed is None:
         return _refuse(400, "unknown_callback", "no such callback")
     if not has_role(role, needed):
+        inputs = _values(body.get("inputs"))
+        if inputs and not any(inputs):
+            # Dash calls a callback whose button a page just drew, unclicked, when its output (the URL)
+            # lies outside the page; nothing to refuse yet, and nothing runs: "no update".
+            return "", 204
         return _refuse(403, "forbidden", f"your role ({role}) may not do this; it needs {needed}")
     return None
+
+
+def _values(inputs: Any) -> list[Any]:
+    """The values of a callback request's inputs (pattern-matching ones come as lists)."""
+    if isinstance(inputs, dict):
+        return [inputs.get("value")]
+    if isinstance(inputs, list):
+        return [value for item in inputs for value in _values(item)]
+    return []
 
 
 def _refuse(status: int, code: str, message: str) -> Any:

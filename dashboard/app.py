@@ -14,19 +14,29 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import dash_mantine_components as dmc
-from dash import Dash, Input, Output, dcc, html
-from flask import Flask
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
+from dash.exceptions import DependencyException
+from flask import Flask, jsonify, request
 
 from dashboard import access, components
 from dashboard.pages import PAGES
+from dashboard.prefetch import Key, Prefetch
 from tracker.auth import csrf_token, current_user
 
 ASSETS = Path(__file__).parent / "assets"
+NAVBAR = {"width": 210, "breakpoint": "sm", "collapsed": {"mobile": True}}
+"""The navigation: a column on the left; on a phone a panel the burger opens (``toggleNav``)."""
 
 
 def init_app(server: Flask) -> Dash:
     """Mount the dashboard on ``server``; every route it adds needs a signed-in user."""
+    server.register_error_handler(DependencyException, _no_such_file)
     return access.protect(server, lambda: _make_dash(server))
+
+
+def _no_such_file(error: DependencyException) -> Any:
+    """Dash raises this for a script it never registered: the file asked for is not here (not a 500)."""
+    return jsonify({"error": {"code": "not_found", "message": "no such dashboard file"}}), 404
 
 
 def _make_dash(server: Flask) -> Dash:
@@ -35,6 +45,7 @@ def _make_dash(server: Flask) -> Dash:
                compress=False)
     app.layout = _frame
     _register_router(app)
+    _register_burger(app)
     components.register(app)
     for page in PAGES:
         page.register(app)
@@ -55,9 +66,12 @@ def _frame() -> Any:
             [
                 dmc.AppShellHeader(
                     dmc.Group([
-                        html.A("odnos", href="/", className="brand"),
+                        dmc.Group([dmc.Burger(id="nav-burger", opened=False, hiddenFrom="sm", size="sm",
+                                              **{"aria-label": "navigation"}),
+                                   html.A("odnos", href="/", className="brand")], gap="sm"),
                         dmc.Group([
-                            dmc.Text(user.email if user else "", size="sm", c="dimmed", id="whoami"),
+                            dmc.Text(user.email if user else "", size="sm", c="dimmed", id="whoami",
+                                     visibleFrom="sm"),
                             html.Form([dcc.Input(type="hidden", name="csrf", value=csrf_token()),
                                        html.Button("Sign out", className="signout")],
                                       method="post", action="/logout"),
@@ -68,16 +82,23 @@ def _frame() -> Any:
                 dmc.AppShellMain(dcc.Loading(html.Div(id="page"), type="dot", delay_show=300)),
                 dcc.Location(id="url", refresh="callback-nav"),
             ],
-            header={"height": 52}, navbar={"width": 210, "breakpoint": "sm"}, padding="lg",
+            header={"height": 52}, navbar=NAVBAR, padding="lg", id="shell",
         ),
     )
+
+
+def _register_burger(app: Dash) -> None:
+    """On a phone the burger opens the navigation, and choosing a page closes it (in the browser)."""
+    access.clientside_callback(app, ClientsideFunction("odnos", "toggleNav"),
+                               Output("shell", "navbar"), Output("nav-burger", "opened"),
+                               Input("nav-burger", "opened"), Input("url", "pathname"),
+                               State("shell", "navbar"))
 
 
 def _register_router(app: Dash) -> None:
     by_path = {page.PATH: page for page in PAGES}
 
-    @access.callback(app, Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
-    def route(pathname: str | None, search: str | None) -> Any:
+    def draw(pathname: str | None, search: str | None) -> Any:
         page = by_path.get(pathname or "/")
         if page is None:
             return _message("Page not found", f"There is no page at {pathname}.")
@@ -85,6 +106,27 @@ def _register_router(app: Dash) -> None:
         if user is None or not access.has_role(user.role, page.ROLE):
             return _message("Not for your role", "Ask an admin for access to this page.")
         return page.layout(dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=False)))
+
+    early = Prefetch(draw)
+    app.server.extensions["odnos.prefetch"] = early
+    index = {app.config.routes_pathname_prefix, app.config.routes_pathname_prefix + "<path:path>"}
+
+    @app.server.before_request
+    def start_drawing() -> None:
+        """A page's HTML request starts drawing the page (after the login guard let it through)."""
+        user = current_user() if request.method == "GET" and request.endpoint in index else None
+        if user is not None and request.path in by_path:
+            early.start(_key(user.id, request.path, request.query_string.decode("latin-1")))
+
+    @access.callback(app, Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
+    def route(pathname: str | None, search: str | None) -> Any:
+        user = current_user()
+        drawn = early.take(_key(user.id, pathname or "/", (search or "").lstrip("?"))) if user else None
+        return drawn.result() if drawn is not None else draw(pathname, search)
+
+
+def _key(user_id: int, pathname: str, query: str) -> Key:
+    return (str(user_id), pathname, f"?{query}" if query else "")
 
 
 def _message(title: str, text: str) -> Any:

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl
 
 import dash_ag_grid as dag
 import dash_mantine_components as dmc
-from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, get_asset_url, html, no_update
 
-from dashboard import access
+from dashboard import access, figures
 from dashboard.view import FILTER_LABELS, PRESET_LABELS, View
 from tracker.errors import OdnosError
 
@@ -52,7 +52,9 @@ def kpi_card(name: str, label: str, value: str, change: float | None, *, lower_i
         arrow = "▲" if change > 0 else ("▼" if change < 0 else "•")
         good = (change < 0) if lower_is_better else (change > 0)
         css = "kpi-change-flat" if change == 0 else ("kpi-change-up" if good else "kpi-change-down")
-        delta = f"{arrow} {abs(change):.1f}{unit}" if abs(change) < 1000 else f"{arrow} >999{unit}"
+        # past +999 % a ratio reads better: from 30 to 3,000 is "101×", not "9900.0%"
+        delta = f"{arrow} {abs(change):.1f}{unit}" if abs(change) < 1000 or points else \
+            f"{arrow} {change / 100 + 1:,.0f}×"
     return dmc.Paper([dmc.Text(label, size="xs", c="dimmed", tt="uppercase", fw=600),
                       html.Div(value, className="kpi-value", id=f"kpi-{name}"),
                       html.Div(delta, className=css, id=f"kpi-{name}-change")],
@@ -71,8 +73,10 @@ def table(name: str, rows: Sequence[Any], columns: Sequence[tuple[str, str]], *,
           filter_dim: str | None = None, height: int = 330) -> Any:
     """An AG Grid of dataclass ``rows`` (``columns``: field, header); id ``table-<name>``.
 
-    With ``filter_dim``, a click on a row filters the view by the row's first column. A CSV button
-    exports what the grid holds.
+    With ``filter_dim``, a click on a row filters the view by the row's first column: the grid's row
+    id, unique because the rows are grouped by that dimension. Other grids let AG Grid number their
+    rows (a first column may repeat: a machine reason for opens and for clicks). A CSV button exports
+    what the grid holds.
     """
     data = [dataclasses.asdict(row) if dataclasses.is_dataclass(row) else dict(row) for row in rows]
     defs = [{"field": field, "headerName": header, "flex": 2 if i == 0 else 1, "minWidth": 90,
@@ -83,13 +87,18 @@ def table(name: str, rows: Sequence[Any], columns: Sequence[tuple[str, str]], *,
         defaultColDef={"sortable": True, "resizable": True},
         dashGridOptions={"animateRows": False, "suppressCellFocus": True,
                          "rowClass": "clickable" if filter_dim else ""},
-        getRowId=f"params.data.{columns[0][0]}",
+        getRowId=_row_id(columns[0][0]) if filter_dim else None,
         csvExportParams={"fileName": f"{name}.csv"}, className="ag-theme-alpine",
         style={"height": height, "width": "100%"},
     )
     export = dmc.Button("CSV", id={"type": "table-export", "name": name}, size="compact-xs",
                         variant="subtle", n_clicks=0)
     return html.Div([html.Div(export, className="table-tools"), html.Div(grid, id=f"table-{name}")])
+
+
+def _row_id(field: str) -> str:
+    """AG Grid's ``getRowId`` for rows keyed by ``field``: always a string, as AG Grid wants row ids."""
+    return f"odnosRowId(params.data.{field})"  # dashAgGridFunctions.js
 
 
 def register(app: Dash) -> None:
@@ -100,7 +109,10 @@ def register(app: Dash) -> None:
                      State("url", "search"), prevent_initial_call=True)
     def choose(site: str | None, preset: str | None, dates: list[str] | None, search: str | None) -> Any:
         view = _current(search)
-        if view is None:
+        if view is None or len(ctx.triggered) > 1:
+            # All three at once: Dash calls this when a page draws the bar (its output, the URL, lies
+            # outside the page), which then shows the URL's own view; rewriting the URL (adding the
+            # default site to a bare "/") would only draw the page a second time.
             return no_update
         changes: dict[str, str | None] = {"site": site}
         if ctx.triggered_id == "filter-range":
@@ -110,7 +122,7 @@ def register(app: Dash) -> None:
         elif ctx.triggered_id == "filter-period" and preset and preset != "custom":
             changes.update(period=preset, **{"from": None, "to": None})
         new = view.query(**changes)
-        return no_update if new == (search or "") else new
+        return no_update if new == view.query() else new
 
     @access.callback(app, Output("url", "search", allow_duplicate=True),
                      Input({"type": "filter-remove", "dim": ALL}, "n_clicks"), State("url", "search"),
@@ -190,7 +202,7 @@ def grouped_table(name: str, rows: Sequence[Any],
     if clickable:
         grid.dashGridOptions = {**grid.dashGridOptions, "rowClass": "clickable"}
     if row_id:
-        grid.getRowId = f"params.data.{row_id}"
+        grid.getRowId = _row_id(row_id)
     return wrapper
 
 
@@ -229,5 +241,20 @@ def record_table(name: str, rows: Sequence[Any], columns: Sequence[tuple[str, st
     if clickable:
         grid.dashGridOptions = {**grid.dashGridOptions, "rowClass": "clickable"}
     if row_id:
-        grid.getRowId = f"params.data.{row_id}"
+        grid.getRowId = _row_id(row_id)
     return wrapper
+
+
+def country_map(graph_id: str, rows: Sequence[Any], *, height: int = 300) -> Any:
+    """Visitors by country (rows with ``value``, an alpha-2 code, and ``visitors``) on a world map.
+
+    Plotly fetches the map's shapes when it draws; ``topojsonURL`` points it at the copy in
+    ``assets/topojson/`` (its CDN is off limits: the CSP and offline installs forbid it).
+    """
+    if not rows:
+        return dmc.Text("No visits in this period.", c="dimmed", size="sm", id=graph_id)
+    figure = figures.country_map([r.value for r in rows], [r.visitors for r in rows], height=height)
+    return dcc.Graph(id=graph_id, figure=figure,
+                     config={"displayModeBar": False, "responsive": True, "scrollZoom": False,
+                             "topojsonURL": get_asset_url("topojson/")},
+                     style={"height": height})

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+import pycountry
 
 PRIMARY = "#3b4bd8"
 PREVIOUS = "#b9c0ea"
@@ -67,3 +68,25 @@ def shade(share: float) -> dict[str, str]:
     share = min(1.0, max(0.0, share))
     alpha = 0.06 + 0.84 * share ** 0.6  # the root keeps small shares visible next to week 0's 100 %
     return {"backgroundColor": f"rgba(59,75,216,{alpha:.2f})", "color": "#fff" if alpha > 0.5 else "#1c2140"}
+
+
+def country_map(codes: Sequence[str], visitors: Sequence[int], height: int = 300) -> go.Figure:
+    """Visitors by country on a world map, deeper for more; ``codes`` are ISO 3166 alpha-2 ('' unknown).
+
+    The shapes are keyed by alpha-3 codes; countries too small for the 1:110m map are left off it
+    (the table beside it lists them).
+    """
+    places = [(country, count) for code, count in zip(codes, visitors, strict=True)
+              if (country := pycountry.countries.get(alpha_2=code.upper()) if code else None) is not None]
+    fig = go.Figure(go.Choropleth(
+        locations=[c.alpha_3 for c, _ in places], z=[n for _, n in places], locationmode="ISO-3",
+        text=[getattr(c, "common_name", c.name) for c, _ in places],
+        hovertemplate="%{text}: %{z:,} visitors<extra></extra>",
+        colorscale=[[0, "#dfe3f8"], [0.2, "#9aa5ec"], [1, PRIMARY]], zmin=0, showscale=False,
+        marker={"line": {"color": "#ffffff", "width": 0.5}}))
+    fig.update_geos(projection_type="natural earth", showframe=False, showcoastlines=False,
+                    showcountries=True, countrycolor="#ffffff", showland=True, landcolor="#eef0f6",
+                    showocean=False, showlakes=False, lataxis_range=[-57, 85], bgcolor="rgba(0,0,0,0)")
+    _base(fig, height)
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, hovermode="closest", dragmode=False)
+    return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -336,6 +337,42 @@ def test_healthz_reports_the_queue(collector: Collector) -> None:
     health = json.loads(data)
     assert status == 200 and health["status"] == "ok" and health["store"] == "server"
     assert health["ingestion"]["running"] is True and health["ingestion"]["failures"] == 0
+
+
+def _metrics(collector: Collector) -> dict[str, float]:
+    status, headers, data = collector.request("GET", "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+    found = {}
+    for line in data.decode().splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            name, labels = series.split("{", 1)
+            reason = re.search(r'reason="([^"]+)"', labels)
+            found[name + (f"/{reason.group(1)}" if reason else "")] = float(value)
+    return found
+
+
+def test_metrics_count_what_was_accepted_refused_and_landed(collector: Collector) -> None:
+    before = _metrics(collector)
+    m = _marker()
+    assert collector.post([collector.event(m), collector.event(m), collector.event(m)],
+                          "application/json")[0] == 202
+    assert collector.post(b"{not json")[0] == 400
+    assert collector.post(collector.event(m, site="s_nowhere"))[0] == 400
+    collector.marked(m, 3)  # landed
+    deadline = time.monotonic() + 10
+    landed = before["odnos_events_landed_total"] + 3
+    while (after := _metrics(collector))["odnos_events_landed_total"] < landed:
+        assert time.monotonic() < deadline, after
+        time.sleep(0.1)
+    assert after["odnos_events_accepted_total"] - before["odnos_events_accepted_total"] == 3
+    for reason in ("bad_json", "unknown_site"):
+        key = f"odnos_requests_refused_total/{reason}"
+        assert after[key] - before.get(key, 0) == 1, reason
+    assert after["odnos_spool_pending_bytes"] == after["odnos_spool_oldest_pending_seconds"] == 0
+    assert after["odnos_insert_failures"] == after["odnos_dead_letter_rows"] == 0
+    ingestion = collector.health()["ingestion"]
+    assert ingestion["oldest_pending_seconds"] is None and ingestion["accepted_rows"] >= 3
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

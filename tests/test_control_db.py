@@ -19,7 +19,7 @@ from tracker.control.db import ControlPlane, alembic_config, normalize_url
 from tracker.control.models import Base, Role, User
 from tracker.errors import ConfigError, StoreUnavailable
 
-HEAD = "0004"
+HEAD = "0006"
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,11 @@ from tracker.runtime import Runtime
 from tracker.settings import load_settings
 
 PASSWORD = "correct horse battery"
-PUBLIC = {"auth.login", "auth.logout", "healthz", "static", "collect.unsubscribe", "collect.snippet",
-          "survey.answer", "survey.comment"}
+PUBLIC = {"auth.login", "auth.logout", "static", "collect.unsubscribe", "collect.snippet",
+          "survey.answer", "survey.comment",
+          "healthz", "metrics",  # counts only, for load balancers and scrapers
+          # the API's own document and docs page, and its JSON 404 (every other API route takes a key)
+          "api.openapi_json", "api.docs_page", "api._unknown"}
 _ARG = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
@@ -105,6 +108,26 @@ def test_callbacks_above_a_role_are_refused_to_it(app: Flask, role: str) -> None
         response = client.post("/_dash-update-component", json={"output": output, "inputs": [], "state": []})
         assert response.status_code == 403, (output, response.status_code)
         assert b"forbidden" in response.data
+
+
+@pytest.mark.parametrize("role", ["viewer", "marketer"])
+def test_an_unclicked_control_above_a_role_runs_nothing_and_a_clicked_one_is_refused(app: Flask,
+                                                                                     role: str) -> None:
+    """Dash calls a write callback when its page draws the button (its output, the URL, lies outside
+    the page): the answer is "no update" (204), not an error in the viewer's console; a click is 403."""
+    dash_app = app.extensions["odnos.dash"]
+    roles = app.extensions["odnos.callback_roles"]
+    above = [output for output, needed in roles.items() if ROLE_RANK[needed] > ROLE_RANK[role]]
+    client = _client(app, role)
+    for output in above:
+        listed = dash_app.callback_map[output]["inputs"]
+        inputs = [{"id": item["id"], "property": item["property"]} for item in listed]
+        drawn = client.post("/_dash-update-component", json={"output": output, "inputs": inputs, "state": []})
+        assert drawn.status_code == 204 and drawn.data == b"", (output, drawn.status_code)
+        clicked = [{**item, "value": 1} for item in inputs]
+        refused = client.post("/_dash-update-component", json={"output": output, "inputs": clicked,
+                                                                "state": []})
+        assert refused.status_code == 403 and b"forbidden" in refused.data, (output, refused.status_code)
 
 
 def test_an_unknown_callback_is_refused_even_to_an_admin(app: Flask) -> None:

@@ -55,6 +55,10 @@ def browser(tmp_path: Path) -> Iterator:
 
 
 FUNNEL_ROWS = "#table-funnel .ag-center-cols-container .ag-row"
+ALPHA_3 = {"US": "USA", "DE": "DEU", "GB": "GBR", "RS": "SRB", "FR": "FRA", "NL": "NLD", "CA": "CAN",
+           "IN": "IND", "BR": "BRA", "ES": "ESP", "IT": "ITA", "SE": "SWE", "PL": "POL", "JP": "JPN",
+           "AU": "AUS"}
+"""The demo's countries (``tracker.demo.COUNTRIES``) as the map's shapes name them (ISO 3166 alpha-3)."""
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +97,11 @@ def test_every_table_shows_what_the_query_layer_answers(demo: Served, viewer: We
         assert grid_rows(tree, name, dim) == as_rows(rows), name
     first = custom_events(store, site, period)[0].name
     assert grid_rows(tree, "event_properties") == as_rows(event_properties(store, site, period, first))
-    countries_chart = component(tree, "behaviour-countries-chart")["figure"]["data"][0]
-    top = countries(store, site, period, limit=10)
-    assert countries_chart["y"] == [r.value for r in top]
-    assert countries_chart["x"] == [r.visitors for r in top]
+    world = component(tree, "behaviour-countries-map")["figure"]["data"][0]
+    every = [r for r in countries(store, site, period) if r.value]
+    assert world["type"] == "choropleth" and world["locationmode"] == "ISO-3"
+    assert world["locations"] == [ALPHA_3[r.value] for r in every]  # every country, not a top 10
+    assert world["z"] == [r.visitors for r in every]
 
 
 def test_the_bot_line_counts_what_was_left_out(demo: Served, viewer: WebClient) -> None:
@@ -249,13 +254,17 @@ def test_in_chromium_the_page_loads_clean_and_the_funnel_follows_its_input(demo:
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#table-entry_pages .ag-row")
                and d.find_elements(By.CSS_SELECTOR, "#behaviour-retention tbody tr"))
     loaded = time.monotonic() - started
+    # The map's shapes come from the server itself: this Chromium resolves no other host.
+    view = _view(demo)
+    known = [r.value for r in countries(demo.runtime.reader, view.site_id, view.period) if r.value]
+    shapes = "#behaviour-countries-map path.choroplethlocation"
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, shapes)) == len(known))
     steps = browser.find_element(By.ID, "behaviour-funnel-input")
     for step in ("page:/", "page:/products"):
         steps.send_keys(step, Keys.ENTER)
     browser.find_element(By.ID, "behaviour-funnel-apply").click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, FUNNEL_ROWS)) == 2)
     assert "funnel=page%3A%2F%2Cpage%3A%2Fproducts" in browser.current_url
-    view = _view(demo)
     expected = funnel(demo.runtime.reader, view.site_id, view.period,
                       [Goal("page", "/"), Goal("page", "/products")])
     first = browser.find_element(By.CSS_SELECTOR, f"{FUNNEL_ROWS}[row-index='0'] [col-id='visitors']")

@@ -22,6 +22,7 @@ from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import Served, as_rows, grid_rows, page, serve_demo, severe, sign_in, texts
 from tests.fixtures.web import WebClient, component
 from tracker.queries.filters import Filters
+from tracker.queries.site.countries import countries
 from tracker.queries.site.overview_kpis import overview_kpis
 from tracker.queries.site.top_pages import top_pages
 
@@ -54,6 +55,10 @@ def test_the_cards_and_tables_are_the_query_layers(demo: Served, viewer: WebClie
     view = View.parse({"site": demo.site_id}, default_site=demo.site_id)
     assert grid_rows(drawn, "top_pages", "page") == as_rows(
         top_pages(demo.runtime.store, demo.site_id, view.period, view.filters))
+    every = countries(demo.runtime.store, demo.site_id, view.period, view.filters)
+    assert grid_rows(drawn, "countries", "country") == as_rows(every[:10])
+    world = component(drawn, "overview-map")["figure"]["data"][0]
+    assert world["z"] == [r.visitors for r in every if r.value] and len(world["z"]) > 10  # all, not 10
 
 
 def test_a_filter_in_the_url_applies_to_every_card(demo: Served, viewer: WebClient) -> None:
@@ -121,6 +126,12 @@ def test_in_a_browser_the_cards_show_the_numbers_and_a_row_click_filters(demo: S
 
     _wait(lambda: card("visitors") == expected["visitors"])
     assert {name: card(name) for name in KPIS} == expected
+    # The map's shapes come from the server itself: this Chromium resolves no other host.
+    view = View.parse({"site": demo.site_id}, default_site=demo.site_id)
+    known = [r.value for r in countries(demo.runtime.store, view.site_id, view.period) if r.value]
+    assert len(known) > 5
+    _wait(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#overview-map path.choroplethlocation"))
+          == len(known))
     first = _wait(lambda: browser.find_elements(
         By.CSS_SELECTOR, "#table-top_pages .ag-center-cols-container .ag-row [col-id='page']"))[0]
     path = first.text

@@ -225,8 +225,8 @@ def test_odnos_demo_refuses_nonsense_counts(tmp_path: Path) -> None:
     refused = run_odnos("demo", "--visitors", "0", env=odnos_env(tmp_path))
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        "odnos: error: --visitors and --days must be at least 1 (for example: odnos demo --visitors 300 "
-        "--days 7)"]
+        "odnos: error: --visitors and --days must be at least 1 and --events at least 0 (for example: "
+        "odnos demo --visitors 300 --days 7 --events 100000)"]
 
 
 def test_the_crm_templates_compile_and_use_the_helpers(demo) -> None:

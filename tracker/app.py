@@ -14,18 +14,22 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from tracker import auth
+from tracker import auth, security_headers
 from tracker.errors import OdnosError
+from tracker.metrics import CONTENT_TYPE as METRICS_TYPE
+from tracker.metrics import Refusals
+from tracker.metrics import render as render_metrics
 from tracker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 PARTS = ("collector", "dashboard", "scheduler")
-HEALTH_FIELDS = ("running", "pending_bytes", "pending_rows_estimate", "replaying", "full", "failures",
-                 "inserted_rows", "dead_letter_rows", "last_insert_at", "last_error_at")
+HEALTH_FIELDS = ("running", "pending_bytes", "pending_rows_estimate", "oldest_pending_seconds", "replaying",
+                 "full", "failures", "accepted_rows", "inserted_rows", "dead_letter_rows", "last_insert_at",
+                 "last_error_at")
 
 
 def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
@@ -56,11 +60,26 @@ def create_app(runtime: Runtime, parts: Iterable[str] = PARTS) -> Flask:
         return jsonify(status="ok", parts=list(parts), store=runtime.store.kind, worker=os.getpid(),
                        ingestion=ingestion)
 
+    if "collector" in parts:
+        @app.get("/metrics")
+        def metrics() -> Any:
+            text = render_metrics(app.extensions["odnos.queue"].stats(),
+                                  app.extensions["odnos.refusals"].counts(), os.getpid())
+            return Response(text, content_type=METRICS_TYPE)
+
+    if runtime.settings.clickhouse.embedded and "scheduler" in parts:  # the embedded build
+        from tracker.remote.server import bp as remote_commands  # commands beside the server
+
+        app.register_blueprint(remote_commands)
+
     if "dashboard" in parts:
         from dashboard.app import init_app
+        from tracker import api
 
         app.register_blueprint(auth.bp)
+        api.register(app)  # before the dashboard, whose login guard covers only routes added after
         init_app(app)
+    security_headers.install(app)
     return app
 
 
@@ -77,10 +96,11 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     pipeline = Pipeline(runtime.control, TokenCodec(runtime.keys), queue)
     app.extensions["odnos.queue"] = queue
     app.extensions["odnos.pipeline"] = pipeline
+    app.extensions["odnos.refusals"] = refusals = Refusals()
     app.register_blueprint(pages.bp)
     app.register_blueprint(survey.bp)
     app.wsgi_app = Frontend(app.wsgi_app, pipeline, runtime.settings.max_body_bytes,  # type: ignore[method-assign]
-                            runtime.settings.max_batch_events, runtime.settings.trusted_proxies)
+                            runtime.settings.max_batch_events, runtime.settings.trusted_proxies, refusals)
 
 
 def _register_errors(app: Flask) -> None:

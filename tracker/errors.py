@@ -7,22 +7,30 @@ class OdnosError(Exception):
     """Base of every error odnos reports to a user or a client.
 
     ``code`` is a short stable identifier (``bad_token``, ``unknown_site``); ``message`` says what
-    went wrong and, where it helps, how to fix it; ``status`` is the HTTP status a route answers.
+    went wrong and, where it helps, how to fix it; ``status`` is the HTTP status a route answers;
+    ``field`` names the request field at fault (``contacts[3].email``), when one is.
     """
 
     status: int = 400
     code: str = "bad_request"
+    field: str | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
+        if field is not None:
+            self.field = field
 
     def to_json(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
+        error: dict = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
 
 
 class ConfigError(OdnosError):

@@ -10,9 +10,12 @@ message names the variable, what was wrong and a valid example.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import re
 import secrets
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -142,6 +145,13 @@ def _address(value: Any) -> str:
     return text
 
 
+def _yes_no(value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError("must be true or false")
+    return text in {"true", "1", "yes"}
+
+
 def _level(value: Any) -> str:
     level = str(value).strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -194,6 +204,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_months", 0, "Months of events (and their rollups) to keep; older whole months are "
             "dropped by the scheduler once a day. 0 keeps everything.", _int(0, 1200)),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _level),
+    Setting("session_idle_timeout", 7200, "Seconds a dashboard session may sit unused before it asks to "
+            "sign in again.", _int(1, 31_536_000)),
+    Setting("session_max_age", 43200, "Seconds after sign-in that a dashboard session ends, however "
+            "busy.", _int(1, 31_536_000)),
+    Setting("admin_two_factor", False, "true: admins must sign in with a TOTP code (an admin without "
+            "one sets it up at their next sign-in).", _yes_no),
+    Setting("api_rate_per_second", 20.0, "Requests per second one API key may make, counted per worker; "
+            "past it (and the burst) the API answers 429 with `Retry-After`.", _float(0.01, 100_000.0)),
+    Setting("api_burst", 100, "Requests an idle API key may make at once above its rate.",
+            _int(1, 1_000_000)),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -304,8 +324,19 @@ def _parse(setting: Setting, raw: Any, origin: str) -> Any:
     except (ValueError, TypeError) as exc:
         numeric = type(setting.default) in (int, float)
         example = f", for example {setting.default} (the default)" if numeric else ""
-        raise ConfigError(f"{setting.env} (from {origin}): {raw!r} is not valid: {exc}{example}. "
-                          f"{setting.help}") from None
+        raise ConfigError(f"{setting.env} (from {origin}): {_shown(setting, raw)} is not valid: {exc}"
+                          f"{example}. {setting.help}") from None
+
+
+_SECRET_SETTINGS = frozenset({"secret_keys"})
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def _shown(setting: Setting, raw: Any) -> str:
+    """A refused value as its error message quotes it: never a key, never the password in a URL."""
+    if setting.name in _SECRET_SETTINGS:
+        return "the value (not shown: it is secret)"
+    return repr(_URL_PASSWORD.sub(r"\1***@", str(raw)) if isinstance(raw, str) else raw)
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -348,16 +379,34 @@ def _read_toml(path: Path) -> dict[str, tuple[Any, str]]:
 
 
 def ensure_data_dir(settings: Settings) -> Path:
-    """Create the data folder (and fail clearly if it cannot be written)."""
+    """Create the data folder for the owner only, and fail clearly if it cannot be written or anyone can.
+
+    It holds the signing keys and the SQLite database: a folder any local user may write to would
+    let them swap either. The SQLite file is made readable by the owner only before SQLite opens it
+    (SQLite gives its WAL and shared-memory files the same mode).
+    """
     path = settings.data_path
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         probe = path / f".write-test.{os.getpid()}"  # per process: workers start together
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"ODNOS_DATA_DIR: the data folder {path} is not writable ({exc.strerror}); "
                           "choose another with ODNOS_DATA_DIR=/path or fix its permissions") from None
+    if path.stat().st_mode & stat.S_IWOTH:
+        raise ConfigError(f"ODNOS_DATA_DIR: the data folder {path} is writable by every user of this "
+                          f"machine, and it holds keys and data: `chmod 700 {path}`, or choose another")
+    if not settings.database_url:
+        database = path / "odnos.sqlite3"
+        # Only a missing file is opened: closing any descriptor of a file drops every POSIX lock this
+        # process holds on it, and SQLite's locks are what keep another process from deleting the WAL
+        # that this one's open connections still use.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        for file in (database, path / "odnos.sqlite3-wal", path / "odnos.sqlite3-shm"):
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(0o600)
     return path
 
 

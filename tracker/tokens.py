@@ -46,6 +46,9 @@ MAX_TOKEN = 2048
 # before calling a token "from the future".
 MAX_CLOCK_SKEW = 300
 
+CAMPAIGN_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A campaign id that senders name themselves (`odnos link --campaign`, the API's tracking routes):
+it becomes the message id in tokens and ``campaign_id`` in reports, so plain ASCII, short."""
 _TOKEN_RE = re.compile(rb"[A-Za-z0-9_\-.]+")
 _HOST_RE = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*\.?")
 _IPV6_RE = re.compile(r"[0-9a-f:.]+")

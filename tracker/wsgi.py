@@ -29,6 +29,10 @@ def _build(parts: tuple[str, ...], *, migrate_schema: bool) -> Flask:
     runtime = Runtime.open(settings, migrate_schema=migrate_schema)
     runtime.store.announce_holder(f"odnos {' '.join(parts)} at {settings.effective_public_url()}")
     app = create_app(runtime, parts)
+    if settings.clickhouse.embedded:  # the folder is this process's: commands come to it
+        from tracker.remote.server import publish_key
+
+        publish_key(app, runtime)
     if "scheduler" in parts:
         from tracker.scheduler import start_scheduler
 

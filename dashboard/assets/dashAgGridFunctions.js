@@ -6,3 +6,7 @@ dagfuncs.odnosFormat = function (params) {
   if (Number.isInteger(v)) { return v.toLocaleString("en-US"); }
   return v.toLocaleString("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 });
 };
+// A grid's row id: the row's key field as a string (AG Grid warns about, and casts, any other type).
+dagfuncs.odnosRowId = function (value) {
+  return String(value);
+};

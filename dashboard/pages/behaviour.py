@@ -164,7 +164,7 @@ def _visit_columns(label: str) -> list[tuple[str, str]]:
 def _tabs(name: str, tabs: list[tuple[str, Any]]) -> Any:
     return dmc.Tabs([dmc.TabsList([dmc.TabsTab(label, value=label) for label, _ in tabs]),
                      *[dmc.TabsPanel(body, value=label, pt="xs") for label, body in tabs]],
-                    value=tabs[0][0], id=f"behaviour-{name}-tabs")
+                    value=tabs[0][0], id=f"behaviour-{name}-tabs", keepMounted=False)  # draw a tab when shown
 
 
 def _bots_line(bots: Any) -> Any:
@@ -178,17 +178,13 @@ def _bots_line(bots: Any) -> Any:
 
 
 def _countries(rows: list) -> Any:
-    top = rows[:10]
-    chart = (dcc.Graph(id="behaviour-countries-chart", config=_CHART,
-                       figure=figures.bars([r.value or "unknown" for r in top], [r.visitors for r in top],
-                                           height=max(160, 32 * len(top) + 40)))
-             if top else dmc.Text("No visits in this period.", c="dimmed", size="sm"))
     return components.panel("Countries", dmc.Grid([
         dmc.GridCol(components.table("countries", rows, [("value", "Country"), ("visitors", "Visitors"),
                                                          ("pageviews", "Pageviews")], filter_dim="country"),
                     span={"base": 12, "sm": 5}),
-        dmc.GridCol(chart, span={"base": 12, "sm": 7}),
-    ]), span=12, extra=dmc.Text("top 10 by visitors", size="xs", c="dimmed"))
+        dmc.GridCol(components.country_map("behaviour-countries-map", rows, height=330),
+                    span={"base": 12, "sm": 7}),
+    ]), span=12)
 
 
 def _events(view: View, rows: list) -> Any:

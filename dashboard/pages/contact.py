@@ -24,8 +24,10 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dashboard import access, components
 from dashboard.data import reader, runtime, sites
 from dashboard.pages.campaign import REASONS
+from tracker import audit
 from tracker.auth import current_user
-from tracker.contacts import normalize_email
+from tracker.contacts import contact_id_for, normalize_email
+from tracker.crm.consent import erasure_hash
 from tracker.crm.contacts import Profile, profile, set_status
 from tracker.crm.erase import erase_contact
 from tracker.crm.model import ConsentStatus
@@ -356,6 +358,8 @@ def register(app: Dash) -> None:
                        how="dashboard")
         except OdnosError as exc:
             return dmc.Alert(exc.message, color="red", title="Not unsubscribed"), no_update
+        audit.record_done(live.control, current_user().email, "consent_changed", contact_id_for(email),
+                          {"status": ConsentStatus.unsubscribed.value, "at": "dashboard"})
         query = {k: v for k, v in parse_qsl((search or "").lstrip("?")) if k != "done"}
         return no_update, "?" + urlencode({**query, "done": "unsubscribed"})
 
@@ -380,6 +384,9 @@ def register(app: Dash) -> None:
             report = erase_contact(live.store, live.control, live.keys, email)
         except OdnosError as exc:
             return dmc.Alert(exc.message, color="red", title="Not erased")
+        audit.record_done(live.control, current_user().email, "contact_erased",
+                          erasure_hash(live.keys[0], report.email),
+                          {"rows": sum(report.rows.values()), "at": "dashboard"})
         rows = ", ".join(f"{table} {count:,}" for table, count in report.rows.items() if count) or "none"
         return dmc.Alert([
             dmc.Text(f"Rows deleted: {rows}. Send-ledger rows kept without the address: "

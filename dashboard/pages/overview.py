@@ -2,7 +2,7 @@
 
 One page a site owner reads at a glance, like Plausible's: six KPI cards (click one to chart it),
 the series with the previous period behind it, visitors right now (refreshed), and the top pages,
-sources, countries and devices; a click on a row filters the whole view by it.
+sources, countries (a map and a list) and devices; a click on a row filters the whole view by it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def layout(query: dict[str, str]) -> Any:
         metric = "visitors"
         pages = top_pages(store, view.site_id, view.period, view.filters)
         by_source = sources(store, view.site_id, view.period, view.filters)
-        by_country = countries(store, view.site_id, view.period, view.filters, limit=10)
+        by_country = countries(store, view.site_id, view.period, view.filters)  # all of them, for the map
         by_device = devices(store, view.site_id, view.period, view.filters)
         by_browser = devices(store, view.site_id, view.period, view.filters, dimension="browser")
         by_os = devices(store, view.site_id, view.period, view.filters, dimension="os")
@@ -74,16 +74,20 @@ def layout(query: dict[str, str]) -> Any:
                 ("value", "Source"), ("visitors", "Visitors"), ("visits", "Visits"),
                 ("bounce_rate", "Bounce %"), ("visit_duration", "Duration s")],
                 filter_dim="referrer_source")),
-            components.panel("Countries", components.table("countries", by_country, [
-                ("value", "Country"), ("visitors", "Visitors"), ("pageviews", "Pageviews")],
-                filter_dim="country")),
+            components.panel("Countries", dmc.Tabs([
+                dmc.TabsList([dmc.TabsTab("Map", value="map"), dmc.TabsTab("List", value="list")]),
+                dmc.TabsPanel(components.country_map("overview-map", by_country, height=290), value="map"),
+                dmc.TabsPanel(components.table("countries", by_country[:10], [
+                    ("value", "Country"), ("visitors", "Visitors"), ("pageviews", "Pageviews")],
+                    filter_dim="country", height=290), value="list"),
+            ], value="map", keepMounted=False)),  # a hidden tab's grid is drawn when it is shown
             components.panel("Devices", dmc.Tabs([
                 dmc.TabsList([dmc.TabsTab("Device", value="device"), dmc.TabsTab("Browser", value="browser"),
                               dmc.TabsTab("OS", value="os")]),
                 dmc.TabsPanel(_breakdown("devices", by_device, "device", "Device"), value="device"),
                 dmc.TabsPanel(_breakdown("browsers", by_browser, "browser", "Browser"), value="browser"),
                 dmc.TabsPanel(_breakdown("os", by_os, "os", "Operating system"), value="os"),
-            ], value="device")),
+            ], value="device", keepMounted=False)),
         ], gutter="md"),
         dcc.Interval(id="overview-tick", interval=15_000),
         dcc.Store(id="overview-site", data=view.site_id),

@@ -21,6 +21,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dashboard import access, components
 from dashboard.data import runtime
 from dashboard.format import number
+from tracker import audit
 from tracker.auth import current_user
 from tracker.control.models import Rule, RuleFrequency, RuleTrigger
 from tracker.crm.rules.define import (
@@ -374,6 +375,8 @@ def register(app: Dash) -> None:
         except OdnosError as exc:
             return no_update, dmc.Alert(exc.message, title="Not saved", color="red", variant="light",
                                         id="rules-save-error")
+        audit.record_done(live.control, current_user().email, "rule_changed" if rule_id else "rule_added",
+                          rule.name, {"id": rule.id, "at": "dashboard"})
         return "?" + urlencode({"rule": str(rule.id), "saved": "1"}), None
 
     @access.callback(app, Output("url", "search", allow_duplicate=True), Input("rules-toggle", "n_clicks"),
@@ -385,8 +388,12 @@ def register(app: Dash) -> None:
         rule = get_rule(live.control, str(rule_id))
         if rule.enabled:
             disable_rule(live.control, str(rule_id))
+            audit.record_done(live.control, current_user().email, "rule_disabled", rule.name,
+                              {"at": "dashboard"})
             return "?" + urlencode({"rule": str(rule_id), "done": "disabled"})
         _, skipped = enable_rule(live.control, str(rule_id), store=live.store)
+        audit.record_done(live.control, current_user().email, "rule_enabled", rule.name,
+                          {"at": "dashboard", "members_left_out": skipped})
         return "?" + urlencode({"rule": str(rule_id), "done": "enabled", "skipped": str(skipped)})
 
     @access.callback(app, Output("rules-dry-result", "children"), Output("rules-tabs", "value"),

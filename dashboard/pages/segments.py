@@ -22,6 +22,7 @@ from dashboard import access, components
 from dashboard.data import reader, runtime, sites
 from dashboard.pages import segment_builder as builder
 from dashboard.pages.contacts import name_of
+from tracker import audit
 from tracker.auth import current_user
 from tracker.crm.rules.define import list_rules
 from tracker.crm.segments import (
@@ -313,6 +314,8 @@ def register(app: Dash) -> None:
             definition = _draft(tab, ctx.states_list[3], ctx.states_list[4], text)
             with runtime().control.session() as session:
                 segment_id = add_segment(session, name, definition, replace=name == editing).id
+                audit.record(session, current_user().email, "segment_saved", name,
+                             {"id": segment_id, "at": "dashboard"})
         except OdnosError as exc:
             message = exc.message
             if exc.code == "segment_exists":

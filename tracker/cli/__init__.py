@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from tracker import __version__
 from tracker.cli import (
+    apikeys,
     contacts,
     demo,
     ingest,
@@ -24,15 +25,19 @@ from tracker.cli import (
     migrate,
     rules,
     segments,
+    send,
     serve,
     sites,
     sql,
+    status,
     templates,
     users,
 )
 from tracker.errors import OdnosError
+from tracker.remote import client as remote
 
-COMMANDS = (serve, migrate, demo, users, sites, sql, links, templates, contacts, segments, rules, ingest)
+COMMANDS = (serve, migrate, demo, users, sites, sql, links, templates, contacts, segments, rules, send,
+            apikeys, ingest, status)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, cwd: str | None = None) -> int:
+    """Run one command line. ``cwd``: a running server runs it for a client working there."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -66,6 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
     try:
+        if cwd is not None:
+            from tracker.remote.server import beside_client
+
+            beside_client(args, cwd)
+        elif (code := remote.forward(args, argv)) is not None:  # the server holding the folder ran it
+            return code
         return args.run(args) or 0
     except OdnosError as exc:
         print(f"odnos: error: {exc.message}", file=sys.stderr)

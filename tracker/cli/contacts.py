@@ -1,4 +1,5 @@
-"""`odnos contacts import|show|list|erase`: thin wrappers over tracker.crm (contacts, importer, erase).
+"""`odnos contacts import|show|list|erase|export`: thin wrappers over tracker.crm (contacts, importer,
+erase, export).
 
 Each command opens the runtime's parts, calls one function of tracker.crm with them and prints
 what it returns; the HTTP API and a running server call the same functions.
@@ -11,9 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+from tracker import audit
 from tracker.cli.common import open_runtime
+from tracker.crm.consent import erasure_hash
 from tracker.crm.contacts import Profile, profile
 from tracker.crm.erase import erase_contact
+from tracker.crm.export import export_contact, export_visitor
 from tracker.crm.importer import import_csv
 from tracker.crm.model import Contact
 from tracker.crm.segments import get_segment, segment_members
@@ -22,7 +26,7 @@ from tracker.queries.contacts.contact_timeline import TimelineEntry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("contacts", help="import, show, list and erase contacts",
+    parser = sub.add_parser("contacts", help="import, show, list, erase and export contacts",
                             description="Contacts are people odnos can email, one per address.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     imp = actions.add_parser(
@@ -58,6 +62,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     erase.add_argument("email")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(run=run_erase)
+    export = actions.add_parser("export", help="everything stored about a person, as one JSON document",
+                                description="A data access request: the contact, its consent history, "
+                                            "every event tied to it and every message sent to it, as JSON "
+                                            "on standard output; with --visitor, the events and identity "
+                                            "links of a site visitor id instead.")
+    export.add_argument("email", nargs="?", help="the contact's address")
+    export.add_argument("--visitor", help="a site visitor id instead of an address")
+    export.add_argument("--site", default="", help="with --visitor: only this site's events")
+    export.set_defaults(run=run_export)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -68,6 +81,9 @@ def run_import(args: argparse.Namespace) -> int:
     with open_runtime() as runtime:
         report = import_csv(runtime.store, runtime.control, runtime.keys, args.file, tags=args.tag,
                             progress=progress)
+        audit.record_command(runtime.control, "contacts_imported", str(args.file),
+                             {"rows": report.rows, "created": report.created, "updated": report.updated,
+                              "rejected": len(report.rejected), "tags": list(args.tag or [])})
     if sys.stderr.isatty():
         print(file=sys.stderr)
     notes = sorted([(n.line, "rejected", n.text) for n in report.rejected]
@@ -151,6 +167,24 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    if (args.email is None) == (args.visitor is None):
+        raise OdnosError("give an address or --visitor ID (one of the two), e.g. "
+                         "`odnos contacts export ann@example.com`")
+    if args.site and args.visitor is None:
+        raise OdnosError("--site goes with --visitor; leave it out to export a contact")
+    with open_runtime() as runtime:
+        if args.visitor is None:
+            document = export_contact(runtime.store, runtime.control, args.email)
+            target = document["subject"]["contact_id"]
+        else:
+            document = export_visitor(runtime.store, args.visitor, args.site)
+            target = f"visitor {args.site}/{args.visitor}" if args.site else f"visitor {args.visitor}"
+        audit.record_command(runtime.control, "contact_exported", target, {"events": len(document["events"])})
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+    return 0
+
+
 def run_erase(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
@@ -161,6 +195,8 @@ def run_erase(args: argparse.Namespace) -> int:
             return 1
     with open_runtime() as runtime:
         report = erase_contact(runtime.store, runtime.control, runtime.keys, args.email)
+        audit.record_command(runtime.control, "contact_erased", erasure_hash(runtime.keys[0], report.email),
+                             {"rows": sum(report.rows.values())})
     for table, rows in report.rows.items():
         print(f"{table}: {rows:,} rows deleted")
     print(f"send ledger: {report.ledger_rows:,} rows kept without the address; suppressions replaced: "

@@ -26,9 +26,7 @@ from tracker.cli.common import open_control
 from tracker.contacts import contact_id_for
 from tracker.errors import OdnosError
 from tracker.settings import load_settings, signing_keys
-from tracker.tokens import TokenCodec
-
-_CAMPAIGN = re.compile(r"[A-Za-z0-9_-]+")
+from tracker.tokens import CAMPAIGN_NAME, TokenCodec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _who(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--email", required=True, help="the contact the message goes to")
     parser.add_argument("--campaign", required=True,
-                        help="campaign id or name (ASCII letters, digits, - and _)")
+                        help="campaign id or name (ASCII letters, digits, - and _; at most 64)")
     parser.add_argument("--sent-at", metavar="TIME",
                         help="when the mail tool sends the message: ISO 8601 with a UTC offset "
                              "(2025-03-10T09:00:00Z) or Unix seconds; without it the send time is unknown "
@@ -60,11 +58,11 @@ def _who(parser: argparse.ArgumentParser) -> None:
 
 def _campaign(text: str) -> str:
     """``--campaign`` as the help promises it: ASCII letters, digits, ``-`` and ``_``."""
-    if not _CAMPAIGN.fullmatch(text):
+    if not CAMPAIGN_NAME.fullmatch(text):
         ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
         example = "-".join(re.findall(r"[A-Za-z0-9_]+", ascii_text)).lower() or "spring-sale"
-        raise OdnosError(f"--campaign {text!r} may hold only ASCII letters, digits, - and _ (for example "
-                         f"{example})", code="bad_argument")
+        raise OdnosError(f"--campaign {text!r} may hold only ASCII letters, digits, - and _, at most 64 "
+                         f"(for example {example[:64]})", code="bad_argument")
     return text
 
 

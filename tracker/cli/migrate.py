@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tracker.control.db import ControlPlane
-from tracker.settings import ensure_data_dir, load_settings
-from tracker.store import open_store
+from tracker.cli.common import open_runtime
 from tracker.store.migrate import migrate
 
 
@@ -18,19 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    ensure_data_dir(settings)
-    store = open_store(settings)
-    try:
+    with open_runtime(migrate_schema=False) as runtime:  # migrated here, to say what it applied
+        store = runtime.store
         ran = migrate(store)
-    finally:
-        store.close()
-    control = ControlPlane(settings.sqlalchemy_url)
-    try:
-        control.migrate()
-        revision = control.current_revision()
-    finally:
-        control.dispose()
+        runtime.control.migrate()
+        revision = runtime.control.current_revision()
     for name in ran:
         print(f"applied {name}")
     print(f"event store {store.database} ({store.kind}) is current; control database at revision {revision}")

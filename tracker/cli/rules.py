@@ -15,7 +15,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from tracker import audit
 from tracker.cli.common import open_control, open_runtime
+from tracker.control.db import ControlPlane
 from tracker.control.models import Rule
 from tracker.crm.rules.define import (
     RuleSpec,
@@ -115,6 +117,7 @@ def run_add(args: argparse.Namespace) -> int:
     control = open_control()
     try:
         rule = add_rule(control, spec)
+        audit.record_command(control, "rule_added", rule.name, {"id": rule.id, "rule": describe(rule)})
     finally:
         control.dispose()
     print(f"added rule {rule.name!r}: {describe(rule)}; disabled until `odnos rules enable {rule.name}`")
@@ -123,7 +126,8 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_enable(args: argparse.Namespace) -> int:
-    def report(rule: Rule, skipped: int) -> int:
+    def report(control: ControlPlane, rule: Rule, skipped: int) -> int:
+        audit.record_command(control, "rule_enabled", rule.name, {"id": rule.id, "skipped": skipped})
         print(f"rule {rule.name!r} is enabled: {describe(rule)}")
         if skipped:
             print(f"{skipped} contact(s) already in the segment will not be mailed (add the rule with "
@@ -133,17 +137,18 @@ def run_enable(args: argparse.Namespace) -> int:
     control = open_control()
     try:
         if not needs_store_to_enable(get_rule(control, args.name)):
-            return report(*enable_rule(control, args.name))
+            return report(control, *enable_rule(control, args.name))
     finally:
         control.dispose()
     # An enter rule leaving today's members out reads its segment: that needs the event store.
-    return _with_runtime(lambda rt: report(*enable_rule(rt.control, args.name, store=rt.store)))
+    return _with_runtime(lambda rt: report(rt.control, *enable_rule(rt.control, args.name, store=rt.store)))
 
 
 def run_disable(args: argparse.Namespace) -> int:
     control = open_control()
     try:
         rule = disable_rule(control, args.name)
+        audit.record_command(control, "rule_disabled", rule.name, {"id": rule.id})
     finally:
         control.dispose()
     print(f"rule {rule.name!r} is disabled")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tracker import audit
 from tracker.cli.common import open_control, open_runtime
 from tracker.crm.segments import add_segment, get_segment, list_segments, segment_members, segment_size
 from tracker.errors import OdnosError
@@ -52,6 +53,7 @@ def run_add(args: argparse.Namespace) -> int:
         with control.session() as db:
             segment = add_segment(db, args.name, definition, replace=args.replace)
             segment_id, name = segment.id, segment.name
+            audit.record(db, audit.cli_actor(), "segment_saved", name, {"id": segment_id})
     finally:
         control.dispose()
     print(f"segment {name!r} stored; preview it with `odnos segments preview {name}`")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from tracker.cli.common import open_reader
 from tracker.errors import OdnosError, QueryError
-from tracker.settings import load_settings
-from tracker.store import open_store
 
 # The command prints rows itself, as tab-separated lines: a FORMAT of the user's own has no place.
 _OWN_FORMAT = re.compile(r"\bFORMAT\s+\w+\s*;?\s*$", re.IGNORECASE)
@@ -35,15 +34,13 @@ def run(args: argparse.Namespace) -> int:
     if _OWN_FORMAT.search(args.query):
         raise OdnosError("odnos sql prints the rows as tab-separated lines itself: leave out the FORMAT "
                          "clause (add --header for the column names)", code="bad_argument")
-    store = open_store(load_settings(), readonly=True)
-    try:
-        # The user's text is the query itself (read-only), so literal % signs stay as written. The
-        # store's message names the query by what the user typed, on one line.
-        result = store.query(args.query.replace("%", "%%"), name=_one_line(args.query))
-    except QueryError as exc:
-        raise QueryError(_one_line(exc.message)) from None
-    finally:
-        store.close()
+    with open_reader() as store:
+        try:
+            # The user's text is the query itself (read-only), so literal % signs stay as written. The
+            # store's message names the query by what the user typed, on one line.
+            result = store.query(args.query.replace("%", "%%"), name=_one_line(args.query))
+        except QueryError as exc:
+            raise QueryError(_one_line(exc.message)) from None
     if args.header:
         print("\t".join(result.columns))
     for row in result.rows:

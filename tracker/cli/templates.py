@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tracker import audit
 from tracker.cli.common import open_control
 from tracker.crm.templates import list_templates, save_template
 from tracker.errors import OdnosError
@@ -48,6 +49,7 @@ def run_add(args: argparse.Namespace) -> int:
     control = open_control()
     try:
         saved = save_template(control, args.name, args.subject, html, text, replace=args.replace)
+        audit.record_command(control, "template_saved", saved.name, {"id": saved.id})
     finally:
         control.dispose()
     print(f"saved template {saved.name!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tracker import audit
+from tracker.auth import end_sessions
 from tracker.cli.common import open_control
 from tracker.control.models import Role
 from tracker.control.users import add_user, set_password
@@ -19,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              description="Add a user. Roles: admin (everything), marketer (segments, "
                                          "rules, campaigns), viewer (reads reports). With --reset, give "
                                          "an existing user this password instead (and this role, if "
-                                         "--role is given). Prints the user id last.")
+                                         "--role is given) and end their open sessions. Prints the "
+                                         "user id last.")
     add.add_argument("--email", required=True)
     add.add_argument("--password", required=True,
                      help="the password, or - to read it from standard input (keeps it out of `ps`)")
@@ -37,9 +40,12 @@ def run_add(args: argparse.Namespace) -> int:
         with control.session() as db:
             if args.reset:
                 user = set_password(db, args.email, password, args.role)
+                end_sessions(db, user.id)  # a lost or stolen password: whoever holds a session is out
+                audit.record(db, audit.cli_actor(), "password_reset", user.email, {"role": str(user.role)})
                 done = f"set a new password for {user.role} {user.email}"
             else:
                 user = add_user(db, args.email, password, args.role or Role.viewer.value)
+                audit.record(db, audit.cli_actor(), "user_added", user.email, {"role": str(user.role)})
                 done = f"added {user.role} {user.email}"
             user_id = user.id
     except OdnosError as exc:

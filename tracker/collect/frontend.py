@@ -5,6 +5,8 @@ Measured on this kind of machine, Flask's per-request machinery alone caps a pix
 here, with the same pipeline and the same JSON errors, and every other path falls through to the
 Flask app (login, dashboard, unsubscribe page, the snippet file). Nothing here raises to the
 server: an ``OdnosError`` becomes its 4xx/503 JSON, anything unexpected a logged JSON 500.
+Plausible's ``/api/event`` and Umami's ``/api/send`` are beacons in other trackers' words
+(``tracker.collect.dropin``), answered here the same way.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import orjson
 
 from tracker.collect.beacon import BadBeacon, parse_body, parse_query
 from tracker.collect.clients import Network, client_of
+from tracker.collect.dropin import ROUTES as DROPIN_ROUTES
 from tracker.collect.pipeline import Pipeline
 from tracker.enrich.referrer import split_url
 from tracker.errors import OdnosError
+from tracker.metrics import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +43,15 @@ _BEACON_TYPES = ("application/json", "text/plain", "")
 
 
 class Frontend:
-    """WSGI middleware: ``Frontend(flask_app.wsgi_app, pipeline, max_body, max_events)``."""
+    """WSGI middleware: ``Frontend(flask_app.wsgi_app, pipeline, max_body, max_events)``.
+
+    ``refusals`` counts the requests refused, by error code, for ``/metrics``.
+    """
 
     def __init__(self, app: WSGIApp, pipeline: Pipeline, max_body: int, max_events: int,
-                 trusted_proxies: tuple[Network, ...] = ()) -> None:
+                 trusted_proxies: tuple[Network, ...] = (), refusals: Refusals | None = None) -> None:
         self.app = app
+        self.refusals = refusals or Refusals()
         self.trusted = trusted_proxies
         self.pipeline = pipeline
         self.max_body = max_body
@@ -59,13 +67,17 @@ class Frontend:
             handler = self.click
         elif path == "/e.gif":
             handler = self.gif_beacon
+        elif path in DROPIN_ROUTES:
+            handler = self.dropin
         else:
             return self.app(environ, start_response)
         try:
             return handler(environ, start_response)
         except OdnosError as exc:
+            self.refusals.add(exc.code)
             return _json(start_response, exc.status, exc.to_json(), self._cors(environ))
         except Exception:
+            self.refusals.add("internal")
             log.exception("collector error on %s", path)
             return _json(start_response, 500, {"error": {"code": "internal", "message":
                                                          "internal error; see the collector log"}})
@@ -76,18 +88,25 @@ class Frontend:
         method = environ["REQUEST_METHOD"]
         if method == "OPTIONS":
             return self._preflight(environ, start_response)
-        if method != "POST":
-            raise OdnosError("send events with POST (or GET /e.gif)", code="method_not_allowed", status=405)
-        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-        if content_type not in _BEACON_TYPES:
-            raise OdnosError(f"content type {content_type!r}: send application/json or text/plain",
-                             code="unsupported_media_type", status=415)
+        self._check_post(environ, "send events with POST (or GET /e.gif)")
         events = parse_body(self._body(environ), self.max_events)
         accepted = self.pipeline.beacon(events, client_of(environ, self.trusted))
         body = b'{"ok":true,"accepted":%d}' % accepted
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response(_STATUS[202], headers + self._cors(environ, events[0]["site"]))
         return [body]
+
+    def dropin(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """Plausible's ``/api/event`` and Umami's ``/api/send`` (``tracker.collect.dropin``), as ``/e``."""
+        route = DROPIN_ROUTES[environ["PATH_INFO"]]
+        if environ["REQUEST_METHOD"] == "OPTIONS":
+            return self._preflight(environ, start_response, route.allow_headers)
+        self._check_post(environ, "send the tracker's event with POST")
+        events = route.parse(self._body(environ), self.pipeline.sites)
+        self.pipeline.beacon(events, client_of(environ, self.trusted))
+        headers = [("Content-Type", route.content_type), ("Content-Length", str(len(route.body)))]
+        start_response(_STATUS[route.status], headers + self._cors(environ, events[0]["site"]))
+        return [route.body]
 
     def gif_beacon(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         event = parse_query(environ.get("QUERY_STRING", ""))
@@ -107,6 +126,14 @@ class Frontend:
         return [b""]
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _check_post(self, environ: dict, hint: str) -> None:
+        if environ["REQUEST_METHOD"] != "POST":
+            raise OdnosError(hint, code="method_not_allowed", status=405)
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type not in _BEACON_TYPES:
+            raise OdnosError(f"content type {content_type!r}: send application/json or text/plain",
+                             code="unsupported_media_type", status=415)
 
     def _body(self, environ: dict) -> bytes:
         length = environ.get("CONTENT_LENGTH") or ""
@@ -135,11 +162,12 @@ class Frontend:
             return []
         return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
 
-    def _preflight(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def _preflight(self, environ: dict, start_response: Callable,
+                   allow_headers: str = "Content-Type") -> Iterable[bytes]:
         headers = self._cors(environ)
         if headers:
             headers += [("Access-Control-Allow-Methods", "POST"),
-                        ("Access-Control-Allow-Headers", "Content-Type"),
+                        ("Access-Control-Allow-Headers", allow_headers),
                         ("Access-Control-Max-Age", "86400")]
         start_response(_STATUS[204], headers + [("Content-Length", "0")])
         return [b""]

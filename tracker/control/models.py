@@ -148,6 +148,34 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_choice(Role, "role"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # In every session cookie; raised by sign-out and a new password to end all the user's sessions.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    totp_secret: Mapped[str | None] = mapped_column(String(64))  # base32; None: no two-factor sign-in
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is accepted once
+
+
+class RecoveryCode(Base):
+    """A single-use code that stands in for a TOTP code once; only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One line of the audit log: who (``actor``) did what (``action``) to what, when. Insert only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[str] = mapped_column(Text)  # JSON object
 
 
 class ApiKey(Base):
@@ -164,6 +192,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
+    # Comma-separated scope names (tracker/control/api_keys.py SCOPES); '' for keys from before 0005.
+    scopes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -326,7 +356,8 @@ class SendLedger(Base):
 
     Protocol, so no contact is mailed twice for one trigger even when a process dies mid-batch:
 
-    1. Before the message leaves, the sender INSERTs a ``pending`` row and COMMITs it on its own.
+    1. Before the message leaves, the sender INSERTs a ``pending`` row and COMMITs it (with the
+       other rows of its claim: tracker/crm/sending.py claims a few contacts per transaction).
        A unique violation means this contact was already handled for this trigger: skip it.
     2. The message goes to SMTP.
     3. The row becomes ``sent`` (``sent_at``, ``smtp_message_id``) or ``failed`` (``error``, when the

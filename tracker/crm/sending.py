@@ -1,28 +1,36 @@
 """Send one template to a batch of contacts for one owner and trigger, by the send ledger's protocol.
 
-For each contact, in order (``tracker/control/models.py`` ``SendLedger`` has the protocol):
+Contacts go in claims of ``CLAIM`` (``tracker/control/models.py`` ``SendLedger`` has the protocol):
 
-1. A contact who may not be mailed (``why_not_mailable``: not subscribed, suppressed, erased) gets a
-   ``skipped`` row saying why, and nothing else.
-2. A ``pending`` row is inserted and committed on its own before anything leaves. A unique
-   violation means this owner already handled this contact for this trigger: the contact is left
-   alone, so a batch run twice, or resumed after a crash, mails nobody twice. The one exception is
-   a row ``failed`` with a ``deferred:`` error (the message certainly did not leave, for a reason
-   that may pass): it is claimed back with a conditional UPDATE and tried again.
-3. The message is composed (message id ``<owner>.<ledger row id>``, so ``campaign_of`` gives the
-   owner) and handed to SMTP.
-4. The row becomes ``sent``, ``failed`` (``permanent: ...``; a hard bounce is reported through
-   ``on_bounce`` and in the result, for the contacts module to record), ``failed`` with
-   ``deferred: ...``, or stays ``pending`` with ``unknown: ...`` when the connection died after the
-   message was written: it may have been delivered, so it is never retried on its own.
+1. One committed transaction claims the whole claim: a contact who may not be mailed
+   (``why_not_mailable``: not subscribed, suppressed, erased) gets a ``skipped`` row saying why; the
+   others get a ``pending`` row, inserted before anything of theirs leaves. A contact that already
+   has a row for this owner and trigger is left alone, so a batch run twice, or resumed after a
+   crash, mails nobody twice. The one exception is a row ``failed`` with a ``deferred:`` error (the
+   message certainly did not leave, for a reason that may pass; a campaign's audience waits in
+   such rows too): it is claimed back with a conditional UPDATE, to ``pending``, or to ``skipped``
+   when the contact may no longer be mailed.
+2. Each message is composed (message id ``<owner>.<ledger row id>``, so ``campaign_of`` gives the
+   owner) and handed to SMTP, one after the other.
+3. When the claim's last message is answered, its outcomes are written in one transaction: ``sent``,
+   ``failed`` (``permanent: ...``; a hard bounce is reported through ``on_bounce`` and in the result,
+   for the contacts module to record), ``failed`` with ``deferred: ...``, or ``pending`` with
+   ``unknown: ...`` when the connection died after the message was written: it may have been
+   delivered, so it is never retried on its own.
 
-A process killed between 2 and 4 leaves a ``pending`` row: that contact may have been mailed and
-is not mailed again (at most once). Messages are composed while the previous one is on the wire,
-so a kill leaves at most ``PIPELINE + 2`` such rows (one on the wire, those queued, one being
-composed). An ``email_sent`` event per sent message goes to the event store in chunks, so campaign
-reports have their denominators. When the SMTP server cannot be reached at all the batch stops;
-the messages already composed are marked deferred, and contacts not reached have no row: the next
-run mails both.
+So two commits serve ``CLAIM`` messages instead of two per message. A process killed between 1 and
+3 leaves ``pending`` rows: those contacts may have been mailed and are not mailed again (at most
+once). Messages are composed while the previous one is on the wire, so the next claim is taken
+while the last messages of the one before are still being sent: a kill leaves at most
+``MAX_PENDING`` (two claims) such rows. Ctrl+C (``KeyboardInterrupt`` in the caller's thread, or the
+``stop`` event a command's signal handler sets) stops between messages: the message on the wire is
+finished and recorded, the claimed ones that did not leave are marked deferred (the next run mails
+them), and the batch returns ``interrupted``.
+
+An ``email_sent`` event per sent message goes to the event store in chunks, so campaign reports
+have their denominators. When the SMTP server cannot be reached at all the batch stops; the
+messages already claimed are marked deferred, and contacts not reached have no row: the next run
+mails both.
 """
 
 from __future__ import annotations
@@ -35,11 +43,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
+from tracker.control.db import ControlPlane
 from tracker.control.models import SendLedger, SendStatus, Template, utcnow
 from tracker.crm.consent import why_not_mailable
+from tracker.crm.contacts import set_status
 from tracker.crm.mailer.compose import ComposedMessage, Composer
 from tracker.crm.mailer.message import sender_address
 from tracker.crm.mailer.render import TemplateError
@@ -56,7 +68,16 @@ DEFERRED = "deferred: "
 PERMANENT = "permanent: "
 UNKNOWN = "unknown: "
 EVENT_CHUNK = 500
-PIPELINE = 2  # composed messages waiting for the SMTP thread at most
+CLAIM = 10  # contacts claimed in one transaction; their outcomes are written in one more
+# Composed messages waiting for the SMTP thread at most: enough to keep it busy through a commit's
+# fsync, and no more than CLAIM, so that a new claim is only taken once the one before the last is
+# written (MAX_PENDING).
+PIPELINE = CLAIM
+MAX_PENDING = 2 * CLAIM  # pending rows a kill can leave: the claim being sent and the next one
+DEFERRED_STOP = 3
+"""A batch that ends with this many messages deferred (4xx after the retries) and none accepted: the
+SMTP server refuses for now, so callers (rules, campaigns) stop their run and try again later."""
+INTERRUPTED = "interrupted (Ctrl+C) before it was sent"
 
 
 @dataclass(frozen=True)
@@ -95,20 +116,38 @@ class BatchResult:
     bounced: list[str] = field(default_factory=list)  # hard bounces among ``failed``
     not_attempted: list[str] = field(default_factory=list)  # after the batch stopped
     stopped: str = ""  # why the batch stopped early ('' if it did not)
+    interrupted: bool = False  # by Ctrl+C (KeyboardInterrupt): what was claimed and not sent is deferred
     events_lost: int = 0  # email_sent events the store did not take (logged)
+
+
+def mark_bounced(runtime: Runtime) -> Callable[[Contact, Delivery], None]:
+    """An ``on_bounce`` for ``send_batch`` that marks the contact bounced, so nothing mails it again."""
+    def record(contact: Contact, delivery: Delivery) -> None:
+        # The failed ledger row already keeps the bounce; a store that cannot take the contact's new
+        # state now must not stop the batch (the next bounce of the address records it).
+        try:
+            set_status(runtime.store, runtime.control, runtime.keys, contact.email, "bounced", how="mailer")
+        except OdnosError as exc:
+            log.error("%s bounced (%s) but could not be marked bounced: %s", contact.email, delivery.detail,
+                      exc.message)
+            return
+        log.warning("%s bounced (%s): marked bounced", contact.email, delivery.detail)
+
+    return record
 
 
 def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Template,
                contacts: Iterable[Contact], *, smtp: SmtpSender | None = None,
                on_bounce: Callable[[Contact, Delivery], None] | None = None, site_id: str = "",
-               list_id: str = "") -> BatchResult:
+               list_id: str = "", stop: threading.Event | None = None) -> BatchResult:
     """Mail ``template`` to each of ``contacts`` at most once for (``owner``, ``trigger_key``).
 
     ``smtp`` defaults to a sender on ``ODNOS_SMTP_URL`` (closed at the end; one passed in is left
     open); ``on_bounce(contact, delivery)`` is called (from the sending thread) for each hard bounce;
     ``site_id`` ties the sends to a site's reports and scopes ``recommended()``; ``list_id`` is the
     list the unsubscribe link leaves ('' = everything). A template that cannot be compiled raises
-    ``TemplateError`` before anything is written or sent.
+    ``TemplateError`` before anything is written or sent. ``stop``, once set (a command's Ctrl+C
+    handler sets it), ends the batch between two messages as a ``KeyboardInterrupt`` would.
 
     While one message is on the wire the next is composed (a sending thread, ``PIPELINE`` messages
     ahead at most): each still has its own committed ``pending`` row before it is handed over.
@@ -124,29 +163,49 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
     ledger = _Ledger(runtime, owner, trigger_key, list_id)
     result = BatchResult()
     own_smtp = smtp is None
+    stop = stop or threading.Event()
     delivering = _Delivering(runtime, ledger, result, smtp or SmtpSender(settings.smtp_url),
-                             sender_address(settings.mail_from), on_bounce,
+                             sender_address(settings.mail_from), on_bounce, stop,
                              {"template": str(template.id), "trigger": trigger_key},
                              {"campaign_id": owner.prefix, "site_id": site_id})
     delivering.start()
+    claimed: list[tuple[int, Contact]] = []  # this claim's rows not yet handed over
+    reached = 0  # people[:reached] were claimed
     try:
-        for index, contact in enumerate(people):
+        for start in range(0, len(people), CLAIM):
             if delivering.stopped:
-                result.not_attempted = [c.contact_id for c in people[index:]]
+                result.not_attempted = [c.contact_id for c in people[start:]]
                 break
-            claim = ledger.claim(contact)
-            if isinstance(claim, str):
-                result.skipped[contact.contact_id] = claim
-                continue
-            if claim is None:
-                result.already.append(contact.contact_id)
-                continue
-            message_id = f"{owner.prefix}.{claim}"
-            try:
-                composed: ComposedMessage | TemplateError = composer.compose(compiled, contact, message_id)
-            except TemplateError as exc:
-                composed = exc
-            delivering.hand_over(claim, contact, composed)
+            if stop.is_set():
+                raise KeyboardInterrupt  # handled as Ctrl+C, below
+            claim = people[start:start + CLAIM]
+            reached = start + len(claim)
+            for contact, got in zip(claim, ledger.claim(claim), strict=True):
+                if isinstance(got, str):
+                    result.skipped[contact.contact_id] = got
+                elif got is None:
+                    result.already.append(contact.contact_id)
+                else:
+                    claimed.append((got, contact))
+            while claimed:
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                row_id, contact = claimed[0]
+                try:
+                    composed: _Composed = composer.compose(compiled, contact, f"{owner.prefix}.{row_id}")
+                except TemplateError as exc:
+                    composed = exc
+                claimed.pop(0)  # before it is queued: a row interrupted in between stays pending (safe)
+                delivering.hand_over(row_id, contact, composed)
+            delivering.end_claim()
+    except KeyboardInterrupt:
+        delivering.interrupt(claimed, INTERRUPTED)
+        result.stopped = INTERRUPTED
+        result.interrupted = True
+        result.not_attempted = [c.contact_id for c in people[reached:]]
+    except BaseException as exc:  # the composer failed: the claimed rows not sent are deferred
+        delivering.interrupt(claimed, f"not sent: the batch stopped on {exc!r}")
+        raise
     finally:
         delivering.finish()
         if own_smtp:
@@ -154,12 +213,16 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
     return result
 
 
+_END_CLAIM = object()  # queued after a claim's last message: write the claim's outcomes
+_Composed = ComposedMessage | TemplateError | None  # None: claimed but not composed (interrupted)
+
+
 class _Delivering(threading.Thread):
-    """Sends the composed messages and records each outcome, while the caller composes the next."""
+    """Sends the composed messages and records their outcomes, while the caller composes the next."""
 
     def __init__(self, runtime: Runtime, ledger: _Ledger, result: BatchResult, smtp: SmtpSender,
                  envelope_from: str, on_bounce: Callable[[Contact, Delivery], None] | None,
-                 props: dict[str, str], fields: dict[str, str]) -> None:
+                 stop: threading.Event, props: dict[str, str], fields: dict[str, str]) -> None:
         super().__init__(name="odnos-mailer-smtp", daemon=True)
         self.runtime = runtime
         self.ledger = ledger
@@ -167,47 +230,80 @@ class _Delivering(threading.Thread):
         self.smtp = smtp
         self.envelope_from = envelope_from
         self.on_bounce = on_bounce
+        self.stop = stop
         self.props = props
         self.fields = fields
         self.stopped = False  # the server cannot be reached, or this thread failed
+        self.interrupted = ""  # why nothing more is sent (Ctrl+C), '' while sending
         self.error: BaseException | None = None
         self.events: list[dict] = []
+        self.outcomes: list[dict] = []  # the current claim's, written at its end
         self._queue: queue.Queue = queue.Queue(maxsize=PIPELINE)
 
-    def hand_over(self, row_id: int, contact: Contact, composed: ComposedMessage | TemplateError) -> None:
+    def hand_over(self, row_id: int, contact: Contact, composed: _Composed) -> None:
+        """Queue one claimed row; ``composed`` None means: not sent (interrupted), record it deferred."""
         self._queue.put((row_id, contact, composed))
+
+    def end_claim(self) -> None:
+        self._queue.put(_END_CLAIM)
+
+    def interrupt(self, claimed: list[tuple[int, Contact]], why: str) -> None:
+        """Stop after the message on the wire; the claimed rows not sent are recorded deferred."""
+        self.interrupted = why
+        for row_id, contact in claimed:
+            self.hand_over(row_id, contact, None)
+        self.end_claim()
 
     def finish(self) -> None:
         """Wait until every handed-over message is sent and recorded; re-raise this thread's error."""
         self._queue.put(None)
         self.join()
+        self._write_outcomes()
         self.result.events_lost += _write_events(self.runtime, self.events)
         if self.error is not None:
             raise self.error
 
     def run(self) -> None:
         while (item := self._queue.get()) is not None:
-            row_id, contact, composed = item
             try:
-                self._deliver(row_id, contact, composed)
+                if item is _END_CLAIM:
+                    self._write_outcomes()
+                else:
+                    self._deliver(*item)
             except BaseException as exc:  # handed to the caller by finish()
                 if self.error is None:
                     self.error = exc
                     self.result.stopped = self.result.stopped or f"sending failed: {exc!r}"
                 self.stopped = True
 
-    def _deliver(self, row_id: int, contact: Contact, composed: ComposedMessage | TemplateError) -> None:
+    def _write_outcomes(self) -> None:
+        if self.outcomes:
+            self.ledger.finish(self.outcomes)
+            self.outcomes = []
+
+    def _outcome(self, row_id: int, status: SendStatus, error: str | None = None,
+                 smtp_message_id: str | None = None) -> None:
+        self.outcomes.append({"row_id": row_id, "new_status": status, "new_error": error,
+                              "new_sent_at": utcnow() if status is SendStatus.sent else None,
+                              "new_smtp_message_id": smtp_message_id})
+
+    def _deliver(self, row_id: int, contact: Contact, composed: _Composed) -> None:
         cid = contact.contact_id
         if isinstance(composed, TemplateError):
-            self.ledger.finish(row_id, SendStatus.failed, error=PERMANENT + composed.message)
+            self._outcome(row_id, SendStatus.failed, PERMANENT + composed.message)
             self.result.failed[cid] = composed.message
             return
+        if composed is None or self.interrupted or self.stop.is_set():  # certainly not sent
+            why = self.interrupted or INTERRUPTED
+            self._outcome(row_id, SendStatus.failed, DEFERRED + why)
+            self.result.deferred[cid] = why
+            return
         if self.stopped:  # claimed before the server was found down: certainly not sent
-            self.ledger.finish(row_id, SendStatus.failed, error=DEFERRED + self.result.stopped)
+            self._outcome(row_id, SendStatus.failed, DEFERRED + self.result.stopped)
             self.result.deferred[cid] = self.result.stopped
             return
         delivery = self.smtp.send(composed.email, sender=self.envelope_from, recipient=contact.email)
-        _record(self.ledger, self.result, row_id, contact, delivery, composed.email["Message-ID"])
+        self._record(row_id, contact, delivery, composed.email["Message-ID"])
         if delivery.outcome is Outcome.sent:
             self.events.append(event_row("email_sent", time.time(), self.props, source="mailer",
                                          contact_id=cid, message_id=composed.message_id, **self.fields))
@@ -219,24 +315,22 @@ class _Delivering(threading.Thread):
             self.result.stopped = f"the SMTP server cannot be reached: {delivery.detail}"
             self.stopped = True
 
-
-def _record(ledger: _Ledger, result: BatchResult, row_id: int, contact: Contact, delivery: Delivery,
-            smtp_message_id: str) -> None:
-    cid = contact.contact_id
-    if delivery.outcome is Outcome.sent:
-        ledger.finish(row_id, SendStatus.sent, smtp_message_id=smtp_message_id)
-        result.sent.append(cid)
-    elif delivery.outcome is Outcome.failed:
-        ledger.finish(row_id, SendStatus.failed, error=PERMANENT + delivery.detail)
-        result.failed[cid] = delivery.detail
-        if delivery.bounced:
-            result.bounced.append(cid)
-    elif delivery.outcome is Outcome.deferred:
-        ledger.finish(row_id, SendStatus.failed, error=DEFERRED + delivery.detail)
-        result.deferred[cid] = delivery.detail
-    else:
-        ledger.finish(row_id, SendStatus.pending, error=UNKNOWN + delivery.detail)
-        result.unknown.append(cid)
+    def _record(self, row_id: int, contact: Contact, delivery: Delivery, smtp_message_id: str) -> None:
+        cid, result = contact.contact_id, self.result
+        if delivery.outcome is Outcome.sent:
+            self._outcome(row_id, SendStatus.sent, smtp_message_id=smtp_message_id)
+            result.sent.append(cid)
+        elif delivery.outcome is Outcome.failed:
+            self._outcome(row_id, SendStatus.failed, PERMANENT + delivery.detail)
+            result.failed[cid] = delivery.detail
+            if delivery.bounced:
+                result.bounced.append(cid)
+        elif delivery.outcome is Outcome.deferred:
+            self._outcome(row_id, SendStatus.failed, DEFERRED + delivery.detail)
+            result.deferred[cid] = delivery.detail
+        else:
+            self._outcome(row_id, SendStatus.pending, UNKNOWN + delivery.detail)
+            result.unknown.append(cid)
 
 
 def _write_events(runtime: Runtime, events: list[dict]) -> int:
@@ -253,8 +347,19 @@ def _write_events(runtime: Runtime, events: list[dict]) -> int:
         events.clear()
 
 
+def ledger_insert(control: ControlPlane) -> Callable[..., Insert]:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` (SQLite and PostgreSQL both do)."""
+    return postgresql.insert if control.dialect == "postgresql" else sqlite.insert
+
+
+_LEDGER = SendLedger.__table__
+_FINISH = update(_LEDGER).where(_LEDGER.c.id == bindparam("row_id")).values(
+    status=bindparam("new_status"), error=bindparam("new_error"), sent_at=bindparam("new_sent_at"),
+    smtp_message_id=bindparam("new_smtp_message_id"))
+
+
 class _Ledger:
-    """The ledger rows of one (owner, trigger): each write its own committed transaction.
+    """The ledger rows of one (owner, trigger): a claim, then its outcomes, each one committed transaction.
 
     Both threads of a batch write here; a lock takes their turns in this process, because two
     SQLite connections contending for the write lock wait in the driver's sleeping busy handler.
@@ -262,50 +367,55 @@ class _Ledger:
 
     def __init__(self, runtime: Runtime, owner: Owner, trigger_key: str, list_id: str) -> None:
         self._turn = threading.Lock()
-        self._sessions = runtime.control.sessions
+        self._control = runtime.control
         self._keys = runtime.keys
         self._owner = owner.columns()
         self._trigger = trigger_key
         self._list = list_id
 
-    def claim(self, contact: Contact) -> int | str | None:
-        """Check ``contact`` and write its row, in one committed transaction.
+    def claim(self, contacts: list[Contact]) -> list[int | str | None]:
+        """Check each of ``contacts`` and write its row, all in one committed transaction.
 
-        Returns the id of a ``pending`` row this batch now owns; the reason, when the contact may
-        not be mailed (a ``skipped`` row was written); None when the contact already has a row.
+        For each contact, in order: the id of a ``pending`` row this batch now owns; the reason,
+        when the contact may not be mailed (its row says ``skipped``); None when the contact
+        already has a row that is not to be retried.
         """
-        reason = None
-        try:
-            with self._turn, self._sessions.begin() as session:
-                reason = why_not_mailable(session, self._keys, contact, self._list)
-                status = SendStatus.pending if reason is None else SendStatus.skipped
-                inserted = session.execute(insert(SendLedger).values(
-                    contact_id=contact.contact_id, trigger_key=self._trigger, status=status, error=reason,
-                    created_at=utcnow(), **self._owner))
-                return inserted.inserted_primary_key[0] if reason is None else reason
-        except IntegrityError:
-            return None if reason is not None else self._claim_deferred(contact.contact_id)
+        insert = ledger_insert(self._control)
+        owner_column, owner_id = next(iter(self._owner.items()))
+        with self._turn, self._control.sessions.begin() as session:
+            reasons = [why_not_mailable(session, self._keys, contact, self._list) for contact in contacts]
+            now = utcnow()
+            rows = [{"contact_id": contact.contact_id, "trigger_key": self._trigger, "created_at": now,
+                     "status": SendStatus.pending if reason is None else SendStatus.skipped, "error": reason,
+                     **self._owner} for contact, reason in zip(contacts, reasons, strict=True)]
+            inserted = dict(session.execute(insert(SendLedger).values(rows).on_conflict_do_nothing()
+                                            .returning(SendLedger.contact_id, SendLedger.id)).all())
+            others = [c.contact_id for c in contacts if c.contact_id not in inserted]
+            existing = {row.contact_id: row for row in session.execute(
+                select(SendLedger.id, SendLedger.contact_id, SendLedger.status, SendLedger.error).where(
+                    getattr(SendLedger, owner_column) == owner_id, SendLedger.trigger_key == self._trigger,
+                    SendLedger.contact_id.in_(others)))} if others else {}
+            claims: list[int | str | None] = []
+            for contact, reason in zip(contacts, reasons, strict=True):
+                row_id = inserted.get(contact.contact_id)
+                if row_id is None:
+                    row_id = _claim_back(session, existing.get(contact.contact_id), reason)
+                claims.append(None if row_id is None else row_id if reason is None else reason)
+            return claims
 
-    def _claim_deferred(self, contact_id: str) -> int | None:
-        """Take back a row whose message was deferred (certainly not sent), or None."""
-        with self._turn, self._sessions.begin() as session:
-            owner_column, owner_id = next(iter(self._owner.items()))
-            found = session.execute(select(SendLedger.id, SendLedger.status, SendLedger.error).where(
-                getattr(SendLedger, owner_column) == owner_id, SendLedger.contact_id == contact_id,
-                SendLedger.trigger_key == self._trigger)).first()
-            retryable = found is not None and found.status == SendStatus.failed and \
-                (found.error or "").startswith(DEFERRED)
-            if not retryable:
-                return None
-            claimed = session.execute(update(SendLedger).where(
-                SendLedger.id == found.id, SendLedger.status == SendStatus.failed,
-                SendLedger.error == found.error).values(status=SendStatus.pending, error=None))
-            return found.id if claimed.rowcount == 1 else None
+    def finish(self, outcomes: list[dict]) -> None:
+        """Write the outcomes of one claim's messages (``_Delivering._outcome`` dicts)."""
+        with self._turn, self._control.sessions.begin() as session:
+            session.connection().execute(_FINISH, outcomes)
 
-    def finish(self, row_id: int, status: SendStatus, *, error: str | None = None,
-               smtp_message_id: str | None = None) -> None:
-        with self._turn, self._sessions.begin() as session:
-            values: dict = {"status": status, "error": error}
-            if status is SendStatus.sent:
-                values.update(sent_at=utcnow(), smtp_message_id=smtp_message_id)
-            session.execute(update(SendLedger).where(SendLedger.id == row_id).values(**values))
+
+def _claim_back(session: Session, found: Row | None, reason: str | None) -> int | None:
+    """Take back a row whose message was deferred (certainly not sent): its id, or None."""
+    retryable = found is not None and found.status == SendStatus.failed and \
+        (found.error or "").startswith(DEFERRED)
+    if not retryable:
+        return None
+    claimed = session.execute(update(SendLedger).where(
+        SendLedger.id == found.id, SendLedger.status == SendStatus.failed, SendLedger.error == found.error)
+        .values(status=SendStatus.pending if reason is None else SendStatus.skipped, error=reason))
+    return found.id if claimed.rowcount == 1 else None

@@ -99,6 +99,8 @@ class EventQueue:
             interval=settings.batch_interval,
             dedupe=self.dedupe,
         )
+        self.accepted_rows = 0
+        self._count_lock = threading.Lock()
         self._stopping = threading.Event()
         threading.Thread(target=self._adopt_orphans, name="odnos-orphans", daemon=True).start()
 
@@ -115,7 +117,10 @@ class EventQueue:
 
     def submit(self, rows: Iterable[dict[str, Any]]) -> None:
         """Append the rows to the spool; raises SpoolFull (503) when the disk budget is used up."""
-        self.spool.append(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+        data = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+        self.spool.append(data)
+        with self._count_lock:  # for /metrics; a lock, since `+=` from several threads can lose counts
+            self.accepted_rows += data.count(b"\n")
 
     def dedupe(self, data: bytes) -> bytes:
         """Keep only the lines whose event_id the store does not hold (a replayed, uncertain batch)."""
@@ -125,7 +130,7 @@ class EventQueue:
         return self.writer.flush(timeout)
 
     def stats(self) -> dict[str, Any]:
-        return {**self.spool.stats(), **self.writer.stats()}
+        return {**self.spool.stats(), **self.writer.stats(), "accepted_rows": self.accepted_rows}
 
     def close(self, timeout: float = 10.0) -> None:
         self._stopping.set()

@@ -68,7 +68,7 @@ _LAST = "toDate(%(last_day)s)"
 
 def _page_sessions() -> str:
     """Sessions (as hashes) with a pageview of a page matching the page filter, in the day window."""
-    return ("SELECT cityHash64(session_id) FROM events WHERE site_id = %(site_id)s "
+    return ("SELECT cityHash64(session_id) FROM events WHERE site_id = %(site_id)s "  # noqa: S608 - our SQL fragments only; values are bound parameters
             f"AND toDate(ts) >= {_FIRST} - 1 AND toDate(ts) <= {_LAST} + 1 "
             "AND name = 'pageview' AND is_bot = 0 "
             f"AND session_id != '' AND {condition('page')}")
@@ -77,9 +77,9 @@ def _page_sessions() -> str:
 def _open_days() -> str:
     """Rows near the period's days that are not finished (usually the last two or three): scalar
     subqueries, so the primary key prunes everything else; nothing when none is open."""
-    days = (f"(SELECT {_FIRST} + number AS d FROM numbers(toUInt64({_LAST} - {_FIRST} + 1)) "
+    days = (f"(SELECT {_FIRST} + number AS d FROM numbers(toUInt64({_LAST} - {_FIRST} + 1)) "  # noqa: S608 - our SQL fragments only; values are bound parameters
             f"WHERE d NOT IN {FINISHED})")
-    since, until = f"(SELECT min(d) FROM {days})", f"(SELECT max(d) FROM {days})"
+    since, until = f"(SELECT min(d) FROM {days})", f"(SELECT max(d) FROM {days})"  # noqa: S608 - our SQL fragments only; values are bound parameters
     return f"day >= {since} - 1 AND day <= {until} + 1 AND {since} > toDate('1970-01-01')"
 
 
@@ -108,14 +108,14 @@ def session_rows(columns: list[str] | tuple[str, ...], filters: Filters, *, raw:
     rows = [f"{site}day >= {_FIRST} - 1 AND day <= {_LAST} + 1{pages}"]
     if not all_sites:
         rows.append(_open_days())
-    grouped = (f"SELECT {merged} FROM rollup_sessions WHERE {' AND '.join(rows)} "
+    grouped = (f"SELECT {merged} FROM rollup_sessions WHERE {' AND '.join(rows)} "  # noqa: S608 - our SQL fragments only; values are bound parameters
                f"GROUP BY {keys} HAVING {' AND '.join(tests)}")
     if all_sites:
         return grouped
     # Outside the GROUP BY: ClickHouse 18.16 cannot resolve a subquery's columns inside HAVING.
-    grouped = f"SELECT * FROM ({grouped}) WHERE {BEGAN_DAY} NOT IN {FINISHED}"
+    grouped = f"SELECT * FROM ({grouped}) WHERE {BEGAN_DAY} NOT IN {FINISHED}"  # noqa: S608 - our SQL fragments only; values are bound parameters
     plain = ", ".join(["session", *wanted])
-    finished = (f"SELECT {plain} FROM rollup_sessions_final WHERE site_id = %(site_id)s AND day >= {_FIRST} "
+    finished = (f"SELECT {plain} FROM rollup_sessions_final WHERE site_id = %(site_id)s AND day >= {_FIRST} "  # noqa: S608 - our SQL fragments only; values are bound parameters
                 f"AND day <= {_LAST} AND day IN {FINISHED}{pages} AND {' AND '.join(tests)}")
     return f"{finished} UNION ALL {grouped}"
 
@@ -130,6 +130,6 @@ def _raw_rows(wanted: list[str], filters: Filters, tests: list[str]) -> str:
     where = (f"site_id = %(site_id)s AND toDate(ts) >= {_FIRST} - 1 AND toDate(ts) <= {_LAST} + 1 "
              "AND is_bot = 0 AND session_id != ''")
     select = ", ".join(f"{COLUMNS[name][1]} AS {name}" for name in wanted)
-    return (f"SELECT cityHash64(session_id) AS session, {select} "
+    return (f"SELECT cityHash64(session_id) AS session, {select} "  # noqa: S608 - our SQL fragments only; values are bound parameters
             f"FROM (SELECT {inner}, {_KEY} AS k FROM events WHERE {where}) "
             f"GROUP BY session HAVING {' AND '.join(having)}")

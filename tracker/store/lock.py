@@ -73,12 +73,31 @@ class FolderLock:
             self._fd = None
 
 
+def is_held(path: Path) -> bool:
+    """Whether some process holds the lock on ``path`` now (probed without creating the file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's shared lock, if it got one
+    return False
+
+
+def main_pid() -> int:
+    """This process, or for a server's worker (a multiprocessing child) the server that forked it."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid is not None else os.getpid()
+
+
 def _process_to_stop(holder: str) -> str:
     """``pid N (what)``: this process, or for a server's worker the server, with its command line."""
-    parent = multiprocessing.parent_process()
-    pid, details = os.getpid(), [holder]
-    if parent is not None and parent.pid is not None:
-        pid = parent.pid
+    pid, details = main_pid(), [holder]
+    if pid != os.getpid():
         details.append(_command_line(pid))
     what = "; ".join(detail for detail in details if detail)
     return f"pid {pid}{f' ({what})' if what else ''}"

@@ -3,8 +3,9 @@
 For each enabled rule, in id order: plan it (tracker/crm/rules/due.py), and hand each page's due
 contacts, grouped by trigger key, to ``send_batch`` in chunks of ``CHUNK``. Everything that keeps a
 contact from being mailed twice is the ledger's: a batch killed half way leaves ``sent`` rows for
-those done, one ``pending`` row at most for the message in flight (which may or may not have
-left: it is never retried, at most once), and no row for the rest, whom the next run mails.
+those done, at most ``sending.MAX_PENDING`` ``pending`` rows for the messages in flight (which may
+or may not have left: they are never retried, at most once), and no row for the rest, whom the
+next run mails.
 
 SMTP trouble stops the run: when the server cannot be reached, or a chunk ends with at least
 ``DEFERRED_STOP`` messages deferred (4xx after the retries) and none accepted, the run stops (the
@@ -26,19 +27,17 @@ from datetime import datetime
 from sqlalchemy import select
 
 from tracker.control.models import Rule, Template, utcnow
-from tracker.crm.contacts import set_status
-from tracker.crm.mailer.smtp import Delivery, SmtpSender
+from tracker.crm.mailer.smtp import SmtpSender
 from tracker.crm.model import Contact
 from tracker.crm.rules.define import find_rule
 from tracker.crm.rules.due import ALREADY, Decision, Plan
-from tracker.crm.sending import BatchResult, Owner, send_batch
+from tracker.crm.sending import DEFERRED_STOP, BatchResult, Owner, mark_bounced, send_batch
 from tracker.errors import NotFound, OdnosError
 from tracker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 CHUNK = 20  # contacts per send_batch call: SMTP trouble is noticed after this many at most
-DEFERRED_STOP = 3
 
 
 @dataclass
@@ -173,7 +172,7 @@ def _run_rule(runtime: Runtime, rule: Rule, report: RuleReport, now: datetime, c
                 _beat(heartbeat)
                 result = send_batch(runtime, Owner.rule(rule.id), key, template,
                                     contacts[start:start + CHUNK], smtp=connection.sender(),
-                                    on_bounce=_bounced(runtime))
+                                    on_bounce=mark_bounced(runtime))
                 _add(report, result)
                 if result.stopped:
                     raise _Stop(result.stopped)
@@ -211,21 +210,6 @@ def _add(report: RuleReport, result: BatchResult) -> None:
     report.failed += len(result.failed)
     report.deferred += len(result.deferred)
     report.unknown += len(result.unknown)
-
-
-def _bounced(runtime: Runtime) -> Callable[[Contact, Delivery], None]:
-    def record(contact: Contact, delivery: Delivery) -> None:
-        # The failed ledger row already keeps the bounce; a store that cannot take the contact's new
-        # state now must not stop the batch (the next bounce of the address records it).
-        try:
-            set_status(runtime.store, runtime.control, runtime.keys, contact.email, "bounced", how="mailer")
-        except OdnosError as exc:
-            log.error("%s bounced (%s) but could not be marked bounced: %s", contact.email, delivery.detail,
-                      exc.message)
-            return
-        log.warning("%s bounced (%s): marked bounced", contact.email, delivery.detail)
-
-    return record
 
 
 def _finish(runtime: Runtime, rule: Rule, watermark: datetime | None, error: str | None) -> None:

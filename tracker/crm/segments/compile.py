@@ -54,7 +54,7 @@ _ATTRIBUTED = """
 _COUNTED = "SELECT cid FROM ({rows}) GROUP BY cid HAVING {having}"
 
 # The contacts any machine_revision names (revisions are written with no site).
-_REVISED_CONTACTS = (f"contact_id IN (SELECT contact_id FROM events "
+_REVISED_CONTACTS = (f"contact_id IN (SELECT contact_id FROM events "  # noqa: S608 - our SQL fragments only; values are bound parameters
                      f"WHERE site_id = '' AND name = '{REVISION_EVENT}')")
 
 

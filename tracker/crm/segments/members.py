@@ -17,7 +17,9 @@ from tracker.queries.segments import segment_members as sql
 from tracker.store.base import EventStore
 
 
-def _compiled(store: EventStore, definition: dict[str, Any], now: datetime | None) -> Compiled:
+def compile_segment(store: EventStore, definition: dict[str, Any], now: datetime | None = None) -> Compiled:
+    """A definition checked and compiled to SQL (its "last campaign" resolved), for callers that add
+    conditions of their own around the members (the API's contact list)."""
     definition = validate_definition(definition)
     last = sql.last_campaign(store) if uses_last_campaign(definition) else ""
     return compile_definition(definition, now=now, last_campaign=last)
@@ -26,11 +28,11 @@ def _compiled(store: EventStore, definition: dict[str, Any], now: datetime | Non
 def segment_members(store: EventStore, definition: dict[str, Any], *, after_contact_id: str = "",
                     limit: int = 1000, now: datetime | None = None) -> list[Contact]:
     """Up to ``limit`` members after ``after_contact_id``, in contact id order (resume from the last)."""
-    compiled = _compiled(store, definition, now)
+    compiled = compile_segment(store, definition, now)
     return sql.members(store, compiled.sql, compiled.params, after=after_contact_id, limit=limit)
 
 
 def segment_size(store: EventStore, definition: dict[str, Any], *, now: datetime | None = None) -> int:
     """How many contacts are in the segment now."""
-    compiled = _compiled(store, definition, now)
+    compiled = compile_segment(store, definition, now)
     return sql.size(store, compiled.sql, compiled.params)

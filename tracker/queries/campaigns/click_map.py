@@ -23,13 +23,13 @@ SELECT link_id, any(target_url) AS target, uniqExactMergeIf(contacts, machine = 
 FROM rollup_campaigns_daily
 WHERE {CLICKS}
 GROUP BY link_id
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 # `machine` as revised (tracker.queries.machines): a burst's or trap link's clicks are the scanner's.
 RAW = f"""
 SELECT link_id, any(target_url) AS target, {', '.join(f'{sql} AS {name}' for name, sql in _COUNTS.items())}
 FROM {email_events(CLICKS)}
 GROUP BY link_id
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 
 
 @dataclass(frozen=True)

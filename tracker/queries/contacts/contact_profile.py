@@ -13,7 +13,7 @@ PROFILE_SQL = f"""
 SELECT {CONTACT_COLUMNS}
 FROM contacts FINAL
 WHERE contact_id = %(contact_id)s AND deleted = 0
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 
 # Every (site, visitor) ever linked to the contact, when it was linked here, how, and whether that
 # visitor's newest link still points here (a shared device may have been identified as someone else).

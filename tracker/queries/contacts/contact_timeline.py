@@ -37,9 +37,9 @@ FROM events
 WHERE {MINE_SQL}
 ORDER BY ts DESC, ts_ms DESC
 LIMIT %(limit)s
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 
-COUNT_SQL = f"SELECT count() FROM events WHERE {MINE_SQL}"
+COUNT_SQL = f"SELECT count() FROM events WHERE {MINE_SQL}"  # noqa: S608 - our SQL fragments only; values are bound parameters
 
 
 @dataclass(frozen=True)

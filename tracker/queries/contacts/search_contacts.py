@@ -36,7 +36,7 @@ FROM contacts FINAL
 WHERE {{where}}
 ORDER BY created_at DESC, contact_id
 LIMIT %(offset)s, %(limit)s
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 
 # ``name:value``: an attribute name (as an import's column header) before the colon, no '@' in it.
 _ATTRIBUTE_QUERY = re.compile(r"^([A-Za-z0-9_.-]{1,128}):(.*)$", re.DOTALL)

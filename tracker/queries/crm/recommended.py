@@ -59,7 +59,7 @@ _TARGETS = f"""
         SELECT person AS target, groupUniqArray(key) AS mine FROM ({_PERSON_ITEMS})
         WHERE person IN %(targets)s GROUP BY person
     ) AS history USING target
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 
 RECOMMENDED_SQL = f"""
 SELECT target, key, co, pop
@@ -96,7 +96,7 @@ ANY LEFT JOIN (
 ) AS popularity USING key
 ORDER BY target, co DESC, pop DESC, key
 LIMIT %(limit)s BY target
-"""
+"""  # noqa: S608 - our SQL fragments only; values are bound parameters
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ def visit_breakdown(store: EventStore, site_id: str, period: Period, filters: Fi
     """Visits grouped by the session column ``column`` (a key of ``sessions.COLUMNS``)."""
     rows = session_rows([column, "visitor", "views", "actions", "engaged_time"], filters, raw=raw)
     having = "HAVING value != ''" if skip_empty else ""
-    sql = (f"SELECT {column} AS value, uniq(visitor) AS visitors, count() AS visits, "
+    sql = (f"SELECT {column} AS value, uniq(visitor) AS visitors, count() AS visits, "  # noqa: S608 - column from a whitelist (sessions.COLUMNS, DIMENSIONS); values bound
            f"sum({BOUNCED}) AS bounces, sum(engaged_time) AS engaged FROM ({rows}) GROUP BY value {having} "
            "ORDER BY visitors DESC, visits DESC, value LIMIT %(limit)s")
     found = store.query(sql, params(site_id, period, filters, limit=check_limit(limit)),
@@ -59,12 +59,12 @@ def pageview_breakdown(store: EventStore, site_id: str, period: Period, filters:
     if not raw and period.aligned("day") and filters.only(*DIM_FILTERS):
         where = " AND ".join(["site_id = %(site_id)s AND day >= %(first_day)s AND day <= %(last_day)s",
                               *([conditions(filters.active())] if filters.active() else [])])
-        source = (f"SELECT {column} AS value, uniqMerge(visitors) AS visitors, "
+        source = (f"SELECT {column} AS value, uniqMerge(visitors) AS visitors, "  # noqa: S608 - column from a whitelist (sessions.COLUMNS, DIMENSIONS); values bound
                   f"countMerge(pageviews) AS pageviews FROM rollup_dims_daily WHERE {where} GROUP BY value")
     else:
-        source = (f"SELECT {column} AS value, uniq(visitor_id) AS visitors, count() AS pageviews "
+        source = (f"SELECT {column} AS value, uniq(visitor_id) AS visitors, count() AS pageviews "  # noqa: S608 - column from a whitelist (sessions.COLUMNS, DIMENSIONS); values bound
                   f"FROM events WHERE {event_where(filters, raw=raw)} GROUP BY value")
-    sql = (f"SELECT value, visitors, pageviews FROM ({source}) "
+    sql = (f"SELECT value, visitors, pageviews FROM ({source}) "  # noqa: S608 - column from a whitelist (sessions.COLUMNS, DIMENSIONS); values bound
            "ORDER BY visitors DESC, pageviews DESC, value LIMIT %(limit)s")
     found = store.query(sql, params(site_id, period, filters, limit=check_limit(limit)),
                         name=f"pageviews by {column}").rows

@@ -28,7 +28,7 @@ def event_properties(store: EventStore, site_id: str, period: Period, event: str
     if not isinstance(event, str):
         event = ""
     where = event_where(filters, "name = %(event)s")
-    sql = ("SELECT prop_key, prop_value, uniq(visitor_id) AS visitors, count() AS events FROM events "
+    sql = ("SELECT prop_key, prop_value, uniq(visitor_id) AS visitors, count() AS events FROM events "  # noqa: S608 - our SQL fragments only; values are bound parameters
            "ARRAY JOIN props.key AS prop_key, props.value AS prop_value "
            f"WHERE {where} GROUP BY prop_key, prop_value "
            "ORDER BY events DESC, visitors DESC, prop_key, prop_value LIMIT %(limit)s")

@@ -39,7 +39,7 @@ def funnel(store: EventStore, site_id: str, period: Period, steps: Sequence[Goal
                          code="bad_window")
     tests = [goal.condition(f"g{n}") for n, goal in enumerate(steps)]
     where = event_where(filters, f"({' OR '.join(tests)})")
-    sql = (f"SELECT level, count() AS visitors FROM (SELECT cityHash64(visitor_id) AS visitor, "
+    sql = (f"SELECT level, count() AS visitors FROM (SELECT cityHash64(visitor_id) AS visitor, "  # noqa: S608 - goal conditions are our fragments with bound %(gN)s values
            f"windowFunnel(%(window)s)(ts, {', '.join(tests)}) AS level FROM events WHERE {where} "
            "GROUP BY visitor) WHERE level > 0 GROUP BY level")
     levels = dict(store.query(sql, params(site_id, period, filters, window=window, **goal_params(steps)),

@@ -40,9 +40,9 @@ def retention(store: EventStore, site_id: str, period: Period, filters: Filters 
                   "AND week >= %(first_day)s AND week <= %(last_day)s")
     else:
         # The weeks bound the pageviews even under a landing filter (whose visits reach a day further).
-        source = (f"SELECT cityHash64(visitor_id) AS visitor, toMonday(ts) AS week FROM events "
+        source = (f"SELECT cityHash64(visitor_id) AS visitor, toMonday(ts) AS week FROM events "  # noqa: S608 - our SQL fragments only; values are bound parameters
                   f"WHERE {event_where(filters, raw=raw)} AND ts >= %(start)s AND ts < %(end)s")
-    sql = ("SELECT cohort, toRelativeWeekNum(seen) - toRelativeWeekNum(cohort) AS later, count() AS visitors "
+    sql = ("SELECT cohort, toRelativeWeekNum(seen) - toRelativeWeekNum(cohort) AS later, count() AS visitors "  # noqa: S608 - our SQL fragments only; values are bound parameters
            f"FROM (SELECT visitor, min(week) AS cohort, groupUniqArray(week) AS weeks FROM ({source}) "
            "GROUP BY visitor) ARRAY JOIN weeks AS seen GROUP BY cohort, later ORDER BY cohort, later")
     rows = store.query(sql, params(site_id, weeks, filters), name="retention").rows

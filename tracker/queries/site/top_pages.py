@@ -31,12 +31,12 @@ def page_rows_sql(period: Period, filters: Filters, *, raw: bool = False, paths:
         where = "site_id = %(site_id)s AND day >= %(first_day)s AND day <= %(last_day)s" + only
         if filters.page is not None:
             where += " AND " + conditions(["page"])
-        return ("SELECT pathname AS page, uniqIfMerge(visitors) AS visitors, "
+        return ("SELECT pathname AS page, uniqIfMerge(visitors) AS visitors, "  # noqa: S608 - our SQL fragments only; values are bound parameters
                 "sumMerge(pageviews) AS pageviews, sumMerge(engaged) AS engaged "
                 f"FROM rollup_pages_daily WHERE {where} GROUP BY page "
                 "HAVING pageviews > 0")
     where = event_where(filters, "name IN ('pageview', 'engagement')", raw=raw) + only
-    return ("SELECT pathname AS page, uniqIf(visitor_id, name = 'pageview') AS visitors, "
+    return ("SELECT pathname AS page, uniqIf(visitor_id, name = 'pageview') AS visitors, "  # noqa: S608 - our SQL fragments only; values are bound parameters
             "countIf(name = 'pageview') AS pageviews, "
             "sumIf(toUInt64(engaged_ms), name = 'engagement') AS engaged "
             f"FROM events WHERE {where} GROUP BY page HAVING pageviews > 0")
@@ -45,7 +45,7 @@ def page_rows_sql(period: Period, filters: Filters, *, raw: bool = False, paths:
 def top_pages(store: EventStore, site_id: str, period: Period, filters: Filters = NO_FILTERS,
               limit: int = 10, *, raw: bool = False) -> list[PageRow]:
     """The most visited paths, most visitors first (then pageviews, then path)."""
-    sql = (f"SELECT page, visitors, pageviews, engaged FROM ({page_rows_sql(period, filters, raw=raw)}) "
+    sql = (f"SELECT page, visitors, pageviews, engaged FROM ({page_rows_sql(period, filters, raw=raw)}) "  # noqa: S608 - our SQL fragments only; values are bound parameters
            "ORDER BY visitors DESC, pageviews DESC, page LIMIT %(limit)s")
     rows = store.query(sql, params(site_id, period, filters, limit=check_limit(limit)), name="top pages").rows
     return [PageRow(page, visitors, pageviews, engaged / pageviews / 1000)
