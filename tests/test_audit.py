@@ -73,9 +73,15 @@ def test_the_log_holds_a_scripted_admin_session(tmp_path: Path, clickhouse_serve
         admin.log_in(ADMIN, PASSWORD)
         created = admin.callback("apikey-created.children", [
             {"id": "apikey-create", "property": "n_clicks", "value": 1}],
-            [{"id": "apikey-name", "property": "value", "value": "newsletter tool"}])
+            [{"id": "apikey-name", "property": "value", "value": "newsletter tool"},
+             {"id": "apikey-scopes", "property": "value", "value": ["send", "reports:read"]}])
         assert created.status == 200, created.body
         plaintext = component(json.loads(created.body), "apikey-plaintext")["children"]
+        # the key holds the scopes chosen, and only those
+        assert admin.request("GET", "/api/v1/reports/campaigns", headers={
+            "Authorization": f"Bearer {plaintext}"}).status == 200
+        assert admin.request("GET", "/api/v1/contacts", headers={
+            "Authorization": f"Bearer {plaintext}"}).status == 403
         settings = page(admin, "/settings")
         viewer = WebClient(server.port)
         viewer.log_in(VIEWER, PASSWORD)

@@ -73,7 +73,8 @@ def test_no_secret_reaches_the_log_of_a_server_session(tmp_path: Path) -> None:
         session_cookie = client.cookie.split("=", 1)[1]
         created = client.callback("apikey-created.children", [
             {"id": "apikey-create", "property": "n_clicks", "value": 1}],
-            [{"id": "apikey-name", "property": "value", "value": "tool"}])
+            [{"id": "apikey-name", "property": "value", "value": "tool"},
+             {"id": "apikey-scopes", "property": "value", "value": ["reports:read"]}])
         api_key = component(json.loads(created.body), "apikey-plaintext")["children"]
         assert client.request("GET", "/settings").status == 200
         unsubscribe = codec.unsubscribe("c_logged")

@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 from dashboard import access
 from tracker import audit, two_factor
 from tracker.auth import current_user
-from tracker.control.api_keys import create_api_key, list_api_keys, revoke_api_key
+from tracker.control.api_keys import SCOPES, create_api_key, key_scopes, list_api_keys, revoke_api_key
 from tracker.control.models import RecoveryCode, User
 from tracker.control.sites import list_sites
 from tracker.control.users import list_users
+from tracker.errors import OdnosError
 from tracker.snippet import snippet_tag
 
 PATH = "/settings"
@@ -104,18 +105,21 @@ def _setup_step(user_id: int, email: str) -> Any:
 
 def _api_keys() -> Any:
     with _runtime().control.session() as db:
-        keys = [(k.id, k.name, k.prefix, k.created_at, k.revoked_at) for k in list_api_keys(db)]
+        keys = [(k.id, k.name, k.prefix, ", ".join(sorted(key_scopes(k))) or "none", k.created_at,
+                 k.revoked_at) for k in list_api_keys(db)]
     rows = [dmc.TableTr([
-        dmc.TableTd(name), dmc.TableTd(dmc.Code(f"odn_{prefix}_…")),
+        dmc.TableTd(name), dmc.TableTd(dmc.Code(f"odn_{prefix}_…")), dmc.TableTd(scopes),
         dmc.TableTd(f"{created:%Y-%m-%d %H:%M}"),
         dmc.TableTd(dmc.Badge("revoked", color="gray") if revoked else dmc.Button(
             "Revoke", id={"type": "apikey-revoke", "key": key_id}, size="xs", color="red", variant="light")),
-    ]) for key_id, name, prefix, created, revoked in keys]
+    ]) for key_id, name, prefix, scopes, created, revoked in keys]
     return _card("API keys", dmc.Stack([
         dmc.Group([dmc.TextInput(id="apikey-name", placeholder="name, e.g. newsletter tool", w=280),
-                   dmc.Button("Create key", id="apikey-create")]),
+                   dmc.MultiSelect(id="apikey-scopes", data=list(SCOPES), value=["reports:read"], w=360,
+                                   placeholder="what the key may do"),
+                   dmc.Button("Create key", id="apikey-create")], align="flex-start"),
         html.Div(id="apikey-created"),
-        dmc.Table([_head("Name", "Key", "Created", ""), dmc.TableTbody(rows)], id="table-apikeys")
+        dmc.Table([_head("Name", "Key", "Scopes", "Created", ""), dmc.TableTbody(rows)], id="table-apikeys")
         if rows else dmc.Text("No API key yet.", c="dimmed"),
     ]))
 
@@ -160,16 +164,22 @@ def register(app: Dash) -> None:
     _register_two_factor(app)
 
     @access.callback(app, Output("apikey-created", "children"), Input("apikey-create", "n_clicks"),
-                     State("apikey-name", "value"), role="admin", prevent_initial_call=True)
-    def create_key(_: int, name: str | None) -> Any:
+                     State("apikey-name", "value"), State("apikey-scopes", "value"), role="admin",
+                     prevent_initial_call=True)
+    def create_key(_: int, name: str | None, scopes: list[str] | None) -> Any:
         name = (name or "").strip()
         if not name:
             return dmc.Alert("Give the key a name first.", color="yellow")
+        if not scopes:
+            return dmc.Alert("Choose what the key may do (at least one scope).", color="yellow")
         user = current_user()
         with _runtime().control.session() as db:
-            created, plaintext = create_api_key(db, user.id, name)
+            try:
+                created, plaintext = create_api_key(db, user.id, name, scopes=scopes)
+            except OdnosError as exc:
+                return dmc.Alert(exc.message, color="red", title="Not created")
             audit.record(db, user.email, "api_key_created", name,
-                         {"id": created.id, "prefix": created.prefix})
+                         {"id": created.id, "prefix": created.prefix, "scopes": sorted(scopes)})
             db.commit()
         return dmc.Alert([dmc.Text("Copy this key now: it is shown only once."),
                           dmc.Code(plaintext, id="apikey-plaintext", block=True)],
