@@ -79,8 +79,9 @@ def table(name: str, rows: Sequence[Any], columns: Sequence[tuple[str, str]], *,
     what the grid holds.
     """
     data = [dataclasses.asdict(row) if dataclasses.is_dataclass(row) else dict(row) for row in rows]
+    formats = {0: "odnosCountry(params)"} if filter_dim == "country" else {}  # names, not codes
     defs = [{"field": field, "headerName": header, "flex": 2 if i == 0 else 1, "minWidth": 90,
-             "valueFormatter": {"function": "odnosFormat(params)"},
+             "valueFormatter": {"function": formats.get(i, "odnosFormat(params)")},
              **({} if i == 0 else {"type": "rightAligned"})} for i, (field, header) in enumerate(columns)]
     grid = dag.AgGrid(
         id={"type": "table", "name": name, "dim": filter_dim or ""}, rowData=data, columnDefs=defs,

@@ -259,6 +259,14 @@ def test_in_chromium_the_page_loads_clean_and_the_funnel_follows_its_input(demo:
     known = [r.value for r in countries(demo.runtime.reader, view.site_id, view.period) if r.value]
     shapes = "#behaviour-countries-map path.choroplethlocation"
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, shapes)) == len(known))
+    # The countries table names each country (the row keeps its code, which a click filters by).
+    names = browser.execute_script(
+        "const n = new Intl.DisplayNames(['en'], {type: 'region'}); return arguments[0].map(c => n.of(c));",
+        known)
+    cells = [cell.text for cell in browser.find_elements(
+        By.CSS_SELECTOR, "#table-countries .ag-center-cols-container [col-id='value']") if cell.text]
+    assert cells and set(cells) <= set(names) | {"(unknown)"}, (cells, names)
+    assert "Germany" in names and not set(cells) & set(known)  # names, never bare codes
     steps = browser.find_element(By.ID, "behaviour-funnel-input")
     for step in ("page:/", "page:/products"):
         steps.send_keys(step, Keys.ENTER)
