@@ -92,6 +92,19 @@ def events_of(body: Any, limit: int) -> list[tuple[str, Any]]:
     return [(f"events[{index}]", item) for index, item in enumerate(body)]
 
 
+def objects_of(items: list[Any], name: str, known: set[str] | frozenset[str]) -> list[tuple[str, dict]]:
+    """The entries of the array field ``name``, each an object of ``known`` fields, with its path
+    (``contacts[3]``) for the refusals that follow."""
+    found = []
+    for index, item in enumerate(items):
+        where = f"{name}[{index}]"
+        if not isinstance(item, dict):
+            raise Unprocessable(f"{where} must be an object.", field=where)
+        no_unknown_fields(item, known, where=where)
+        found.append((where, item))
+    return found
+
+
 _NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
           dict: "an object", list: "an array"}
 

@@ -25,7 +25,7 @@ from flask import Response, current_app, jsonify
 
 from tracker.api import bp
 from tracker.api.auth import require
-from tracker.api.body import Unprocessable, field, json_object, no_unknown_fields
+from tracker.api.body import Unprocessable, field, json_object, no_unknown_fields, objects_of
 from tracker.api.events import MAX_FUTURE, at, contact_of, seconds_of, submit, text_only
 from tracker.crm.consent import why_not_mailable
 from tracker.crm.mailer.compose import Composer
@@ -118,11 +118,7 @@ def tracking_links() -> Any:
     link_ids: dict[str, str] = {}  # target -> its default link id, for the request's repeated URLs
     total = 0
     answer = []
-    for index, item in enumerate(items):
-        where = f"contacts[{index}]"
-        if not isinstance(item, dict):
-            raise Unprocessable(f"{where} must be an object.", field=where)
-        no_unknown_fields(item, LINKS_ITEM_FIELDS, where=where)
+    for where, item in objects_of(items, "contacts", LINKS_ITEM_FIELDS):
         contact_id = contact_of(item, where)
         message_id = message_id_of(item, where, campaign)
         sent_at = _sent_at(item, where, default_sent)
@@ -258,11 +254,7 @@ def tracking_sent() -> Any:
     items = field(body, "messages", list, required=True)
     _count(items, "messages")
     rows = []
-    for index, item in enumerate(items):
-        where = f"messages[{index}]"
-        if not isinstance(item, dict):
-            raise Unprocessable(f"{where} must be an object.", field=where)
-        no_unknown_fields(item, SENT_ITEM_FIELDS, where=where)
+    for where, item in objects_of(items, "messages", SENT_ITEM_FIELDS):
         contact_id = contact_of(item, where)
         message_id = message_id_of(item, where, campaign)
         sent = _sent_at(item, where, default_sent, future=MAX_FUTURE)
