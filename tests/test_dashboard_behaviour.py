@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from dashboard.format import number
 from dashboard.view import View
-from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import (
     Served,
     as_rows,
@@ -46,12 +44,6 @@ from tracker.queries.site.sources import sources
 from tracker.queries.site.utm import utm
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    """A fresh headless Chromium per test: a new profile, signed out."""
-    yield from chromium(tmp_path)
 
 
 FUNNEL_ROWS = "#table-funnel .ag-center-cols-container .ag-row"

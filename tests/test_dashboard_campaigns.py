@@ -18,13 +18,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
 
-from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import (
     Served,
     callback_output,
@@ -142,11 +140,6 @@ def _add_mailings(runtime: Runtime, site_id: str) -> Ids:
 @pytest.fixture(scope="module")
 def world(clickhouse_server, tmp_path_factory) -> Iterator[Served]:
     yield from serve_demo(clickhouse_server, tmp_path_factory.mktemp("dash-campaigns"), _add_mailings)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    yield from chromium(tmp_path)
 
 
 @pytest.fixture(scope="module")

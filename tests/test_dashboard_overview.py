@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,7 +17,6 @@ import pytest
 from dashboard.format import number
 from dashboard.pages.overview import KPIS
 from dashboard.view import View
-from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import Served, as_rows, grid_rows, page, serve_demo, severe, sign_in, texts
 from tests.fixtures.web import WebClient, component
 from tracker.queries.filters import Filters
@@ -96,11 +94,6 @@ def test_the_realtime_count_answers(demo: Served, viewer: WebClient) -> None:
                                                           "value": 1}],
                              state=[{"id": "overview-site", "property": "data", "value": demo.site_id}])
     assert answer.status == 200 and b"in the last 5 minutes" in answer.body
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    yield from chromium(tmp_path)
 
 
 def _wait(condition, timeout: float = 20.0):

@@ -12,13 +12,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import Served, page, serve_demo, sign_in
 from tests.fixtures.web import WebClient
 from tracker.control.models import Campaign, Rule, Segment
@@ -75,11 +73,6 @@ def test_a_grid_is_keyed_by_unique_strings_or_not_at_all(demo: Served, paths: li
             assert len(set(ids)) == len(ids), f"{url} {grid['id']}: repeated row ids"
             keyed += 1
     assert keyed >= 10 and unkeyed >= 5, (keyed, unkeyed)  # both kinds were seen
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    yield from chromium(tmp_path)
 
 
 def test_in_chromium_no_page_logs_an_error_or_an_ag_grid_message(demo: Served, paths: list[str],

@@ -19,7 +19,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard.pages import segment_builder
-from tests.fixtures.browser import browser
 from tests.fixtures.web import component
 from tests.test_dashboard_contacts import PASSWORD, World, crm_world, everything, grid_rows, text_of, value
 from tracker.crm.segments import (
@@ -33,7 +32,7 @@ from tracker.crm.segments import (
 
 pytestmark = pytest.mark.server
 
-__all__ = ["browser", "crm_world"]  # fixtures: Chromium, and the module's server (test_dashboard_contacts.py)
+__all__ = ["crm_world"]  # a fixture: the module's server (test_dashboard_contacts.py)
 
 STRUCTURE = {"type": "segb-s", "path": ["ALL"], "field": ["ALL"]}
 PRICING = {"all": [{"type": "visited", "path": "/pricing", "days": 30},

@@ -24,7 +24,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.fixtures.browser import OTHER_HOST, SITE_HOST, _Handler, _Served, chromium
+from tests.fixtures.browser import OTHER_HOST, SITE_HOST, _Handler, _Served
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tracker.settings import ClickHouseTarget
 from tracker.store.clickhouse_store import ClickHouseStore
@@ -109,11 +109,6 @@ def site(odnos: Odnos) -> Iterator[TrackerSite]:
     served = TrackerSite(COLLECTOR=odnos.server.url, DOMAIN=SITE_HOST)
     yield served
     served.stop()
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    yield from chromium(tmp_path)
 
 
 def arrive(browser, site: TrackerSite, link: str) -> None:

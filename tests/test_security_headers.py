@@ -15,12 +15,10 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import PASSWORD, Served, serve_demo, severe
 from tests.fixtures.web import WebClient
 from tracker.app import create_app
@@ -159,11 +157,6 @@ def test_hsts_only_when_the_public_url_is_https(app_map: Flask) -> None:
     assert response.headers["X-Frame-Options"] == "DENY"
     snippet = app_map.test_client().get("/s.js")
     assert "Strict-Transport-Security" not in snippet.headers
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    yield from chromium(tmp_path)
 
 
 @pytest.mark.server

@@ -1,5 +1,6 @@
-"""Stopping `odnos serve` is quick whatever it was doing: a page served after login, an idle
-keep-alive connection, a scheduler job in the middle of its run.
+"""Stopping `odnos serve` is quick whatever it was doing: a page served after login, a dashboard
+callback that queried the store, a real browser with the dashboard open, an idle keep-alive
+connection, a scheduler job in the middle of its run.
 
 Each case runs the real server (granian parent and its worker) on a demo folder, as the README's
 first run does, stops it the way a user does
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.dashboard import sign_in_as
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tests.fixtures.web import WebClient
 
@@ -101,6 +103,39 @@ def test_stop_after_a_page_served_behind_the_login(env: dict[str, str], how: str
             _assert_quick(server, _stop_and_time(server, how))
         finally:
             server.stop()
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_stop_after_a_callback_queried_the_store(env: dict[str, str], how: str) -> None:
+    """The live-visitors callback queries the store in one of the server's request threads. That
+    thread's store connection once outlived it and hung the worker's exit until it was killed."""
+    for _ in range(ROUNDS[how]):
+        server = OdnosServer(env).start()
+        try:
+            web = WebClient(server.port)
+            web.log_in(EMAIL, PASSWORD)
+            answer = web.callback("overview-live.children",
+                                  [{"id": "overview-tick", "property": "n_intervals", "value": None}],
+                                  [{"id": "overview-site", "property": "data", "value": "demo"}])
+            assert answer.status == 200 and b"in the last 5 minutes" in answer.body, answer.body
+            _assert_quick(server, _stop_and_time(server, how))
+        finally:
+            server.stop()
+
+
+def test_stop_while_chromium_shows_the_dashboard(env: dict[str, str], browser) -> None:
+    """Ctrl+C while the overview is open in a real browser, its connections kept alive."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = OdnosServer(env).start()
+    try:
+        sign_in_as(browser, server.url, EMAIL, PASSWORD)
+        browser.get(server.url + "/")
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "realtime-visitors"))
+        _assert_quick(server, _stop_and_time(server, "ctrl-c"))
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])

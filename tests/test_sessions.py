@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.browser import chromium
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tests.fixtures.web import WebClient
 
@@ -129,11 +128,6 @@ def test_a_busy_session_ends_at_its_absolute_limit(short_server: OdnosServer) ->
         time.sleep(0.5)
     ended = time.monotonic() - started
     assert 4 <= ended < 7.5, ended
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    yield from chromium(tmp_path)
 
 
 @pytest.mark.server

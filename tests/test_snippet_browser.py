@@ -39,7 +39,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.fixtures.browser import OTHER_HOST, SITE_HOST, ScriptHost, SiteServer, chromium
+from tests.fixtures.browser import OTHER_HOST, SITE_HOST, ScriptHost, SiteServer
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tracker.contacts import contact_id_for
 from tracker.settings import ClickHouseTarget
@@ -93,12 +93,6 @@ def collector(clickhouse_server, tmp_path_factory) -> Collector:
     yield Collector(server, store, site_id)
     server.stop()
     store.close()
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    """A fresh headless Chromium per test: a new profile, so a new visitor."""
-    yield from chromium(tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from tests.fixtures.browser import chromium
 from tests.fixtures.dashboard import severe
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
 from tests.fixtures.web import WebClient
@@ -170,11 +169,6 @@ def test_turning_the_rule_on_signs_out_admins_without_a_second_factor(tmp_path: 
         before.close()
         after.store.command(f"DROP DATABASE IF EXISTS {after.store.database}")
         after.close()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:
-    yield from chromium(tmp_path)
 
 
 @pytest.mark.server

@@ -1,7 +1,8 @@
 """The embedded backend: chDB (ClickHouse as a library) in this process, on a folder of its own.
 
 Facts from shared/clickhouse-compat.md drive the shape: one shared chDB session serialises every
-call, so each thread gets its own connection (cheap: 0.13 ms); readers get ``readonly=1``
+call, so each call borrows a connection of its own (cheap to open: 0.13 ms) from a small pool; readers
+get ``readonly=1``
 connections so the dashboard can never write; the engine's memory is capped from the settings; and
 the folder is locked so a second process gets a clear message instead of chDB's bare error.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -69,30 +70,43 @@ class ChdbStore(EventStore):
         self.readonly = readonly
         self._target = target
         self._memory_limit = memory_limit
-        self._local = threading.local()
+        # Connections not in use. A pool, not one per thread: a connection kept in a thread-local is
+        # finalised when its thread ends, and chDB's finaliser hangs in a thread the server started
+        # (its request threads): the stop of `odnos serve` then waited for the kill timeout.
+        self._idle: list[Any] = []
+        self._idle_guard = threading.Lock()
         self._lock = _folder_lock(target)
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            query = f"max_server_memory_usage={self._memory_limit}&session_timezone=UTC"
-            if self.readonly:
-                query += "&readonly=1"
-            try:
-                self._target.path.mkdir(parents=True, exist_ok=True)
-                conn = chdb.connect(f"{self._target.path}?{query}")
-            except Exception as exc:  # chDB raises bare RuntimeError/ChdbError here
-                raise StoreUnavailable(f"cannot open the embedded store in {self._target.path}: {exc}. "
-                                       "Is another odnos process using this data folder?") from None
-            self._local.conn = conn
-            # The database may not exist yet: ensure_database() switches to it once created.
-            with contextlib.suppress(Exception):
-                conn.query(f"USE {self.database}")
+    def _open(self) -> Any:
+        query = f"max_server_memory_usage={self._memory_limit}&session_timezone=UTC"
+        if self.readonly:
+            query += "&readonly=1"
+        try:
+            self._target.path.mkdir(parents=True, exist_ok=True)
+            conn = chdb.connect(f"{self._target.path}?{query}")
+        except Exception as exc:  # chDB raises bare RuntimeError/ChdbError here
+            raise StoreUnavailable(f"cannot open the embedded store in {self._target.path}: {exc}. "
+                                   "Is another odnos process using this data folder?") from None
+        # The database may not exist yet: ensure_database() drops the pool once it is created.
+        with contextlib.suppress(Exception):
+            conn.query(f"USE {self.database}")
         return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        with self._idle_guard:
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._open()
+        try:
+            yield conn
+        finally:
+            with self._idle_guard:
+                self._idle.append(conn)
 
     def _run(self, sql: str, fmt: str, name: str) -> Any:
         try:
-            return self._connection().query(sql, fmt)
+            with self._connection() as conn:
+                return conn.query(sql, fmt)
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -142,16 +156,17 @@ class ChdbStore(EventStore):
 
     def ensure_database(self) -> None:
         self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}", "CSV", "create database")
-        self._run(f"USE {self.database}", "CSV", "use database")
+        self.close()  # connections opened before it existed are not in it: the next ones are
 
     def announce_holder(self, holder: str) -> None:
         self._lock.describe(holder)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close the connections not in use; a later call opens new ones."""
+        with self._idle_guard:
+            idle, self._idle = self._idle, []
+        for conn in idle:
             conn.close()
-            self._local.conn = None
 
 
 _ADDED_FORMAT = "\nFORMAT JSONCompact"
