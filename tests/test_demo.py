@@ -8,6 +8,7 @@ referrers) with ua-parser, geoip2fast and the referrer table, never read back fr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -16,10 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.fixtures.processes import odnos_env, run_odnos
-from tracker.control.models import Campaign, Rule, RuleTrigger, Suppression
+from tests.test_mailer_smtp import SmtpCapture
+from tracker.control.models import Campaign, Rule, RuleTrigger, SendLedger, SendStatus, Suppression
+from tracker.crm.campaigns import audience_of, send_campaign
 from tracker.crm.mailer.helpers import sample_context
 from tracker.crm.rules.define import find_rule
 from tracker.crm.segments import list_segments, segment_size, validate_definition
@@ -322,3 +325,24 @@ def test_the_campaign_is_the_newsletter_and_its_clicks_are_on_the_newsletters_li
     clicked = dict(_rows(runtime, "SELECT link_id, any(target_url) FROM events WHERE name = 'email_click' "
                                   "AND is_machine = 0 GROUP BY link_id"))
     assert clicked == links  # people clicked every link of the email, and only those
+
+
+def test_sending_the_demo_campaign_again_mails_nobody(demo) -> None:
+    """The demo leaves the campaign's send ledger as the mailer does: every contact it mailed has a
+    row, so a new send of the same campaign (here to a segment of those contacts) mails nobody."""
+    runtime, _ = demo
+    audience = audience_of(runtime, segment=SEGMENTS["opened_not_clicked"])
+    members = segment_size(runtime.store, audience.definition)
+    with runtime.control.sessions() as db:
+        campaign = db.scalars(select(Campaign)).one()
+        rows = db.scalar(select(func.count()).select_from(SendLedger).where(
+            SendLedger.campaign_id == campaign.id, SendLedger.status == SendStatus.sent))
+    mailed = _rows(runtime, "SELECT uniqExact(contact_id) FROM events WHERE name = 'email_sent'")[0][0]
+    assert members > 50 and rows == mailed
+    with SmtpCapture() as smtp:
+        settings = load_settings(environ={**runtime.settings.as_env(), "ODNOS_SMTP_URL": smtp.url,
+                                          "ODNOS_MAIL_FROM": "news@example.com"})
+        report = send_campaign(dataclasses.replace(runtime, settings=settings), NEWSLETTER_NAME, audience,
+                               name=campaign.name)
+    assert (report.campaign_id, report.sent, report.already) == (campaign.id, 0, members)
+    assert smtp.messages == []

@@ -14,7 +14,8 @@ agents and addresses from real networks, at the moments they would have happened
 ``now``). Browser, OS, device, bot and machine verdicts, referrer sources, countries and the
 visitor -> contact hand-off are therefore the collector's own, and the ``identities`` rows come from
 the materialized view as they do for real traffic. Only what no odnos code makes yet is written
-here: the contacts (as an import would) and the campaign's ``email_sent`` rows (as a mailer would).
+here: the contacts (as an import would), and the campaign's ``email_sent`` rows and send ledger (as the
+mailer leaves them, so that sending the campaign again mails nobody twice).
 
 Seeded: the same seed gives the same visitors, sessions, event ids, verdicts and contacts, with
 times relative to the moment of loading. The site id, the site's identify secret and the dashboard
@@ -34,11 +35,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
+from sqlalchemy import insert
 
 from tracker.collect.beacon import parse_body
 from tracker.collect.clients import Client
 from tracker.collect.pipeline import Pipeline
 from tracker.contacts import contact_id_for
+from tracker.control.models import SendStatus
+from tracker.crm.campaigns import TRIGGER as CAMPAIGN_TRIGGER
+from tracker.crm.mailer.message import message_id_header
 from tracker.events import event_row
 from tracker.runtime import Runtime
 from tracker.store.base import EventStore
@@ -48,6 +53,7 @@ DEMO_SITE_NAME = "Demo Shop"
 DEMO_DOMAIN = "shop.example.com"
 DEMO_USER = "demo@example.com"
 SHOP = f"https://{DEMO_DOMAIN}"
+DEMO_SENDER = f"Shop <news@{DEMO_DOMAIN}>"  # the From of the demo campaign
 BATCH_ROWS = 20_000
 
 PAGES = [("/", 30), ("/products", 14), ("/products/blue-shoes", 9), ("/products/red-hat", 7),
@@ -259,12 +265,17 @@ class _Player:
 
     # -- the campaign -------------------------------------------------------------------------
 
-    def campaign(self, contacts: list[tuple[str, str]], sent_at: float) -> set[str]:
-        """Send the campaign to every contact and play what follows; returns who unsubscribed."""
-        rng, unsubscribed = self.rng, set()
+    def campaign(self, contacts: list[tuple[str, str]], sent_at: float) -> tuple[set[str], list[dict]]:
+        """Send the campaign to every contact and play what follows; returns who unsubscribed, and
+        the send ledger's rows as the mailer leaves them (so a later send mails nobody twice)."""
+        rng, unsubscribed, ledger = self.rng, set(), []
         for number, (contact_id, _email) in enumerate(contacts, 1):
             message_id = f"{self.campaign_id}.{number}"
             send = sent_at + rng.uniform(0, 600)
+            at = datetime.fromtimestamp(send, UTC)
+            ledger.append({"campaign_id": int(self.campaign_id), "contact_id": contact_id,
+                           "trigger_key": CAMPAIGN_TRIGGER, "status": SendStatus.sent, "created_at": at,
+                           "sent_at": at, "smtp_message_id": message_id_header(message_id, DEMO_SENDER)})
             self._at(send)  # the mailer signs the message's tokens as it sends
             pixel = self.codec.open(contact_id, message_id)
             links = {link: self.codec.click(contact_id, message_id, link, target)
@@ -282,7 +293,7 @@ class _Player:
                         self.pipeline.click(token, scanner, now=self.clock)
             if rng.random() < 0.31 and self._reader(pixel, links, unsubscribe, send):
                 unsubscribed.add(contact_id)
-        return unsubscribed
+        return unsubscribed, ledger
 
     def _reader(self, pixel: str, links: dict[str, str], unsubscribe: str, send: float) -> bool:
         """A person opens the message (through Gmail's image proxy or their own client) and maybe
@@ -335,7 +346,7 @@ def load_demo(runtime: Runtime, *, visitors: int = 3000, days: int = 30, contact
               seed: int = 7, now: float | None = None) -> DemoResult | None:
     """Fill the stores with demo data ending at ``now`` (default: the clock); None when the demo site
     is there already (safe to run twice)."""
-    from tracker.control.models import Campaign, CampaignStatus, User
+    from tracker.control.models import Campaign, CampaignStatus, SendLedger, User
     from tracker.control.sites import add_site, list_sites
     from tracker.control.users import add_user
     from tracker.demo_crm import NEWSLETTER_SUBJECT, add_examples, newsletter_links
@@ -363,8 +374,11 @@ def load_demo(runtime: Runtime, *, visitors: int = 3000, days: int = 30, contact
     runtime.store.insert("contacts", contact_rows)
     player.visitors(visitors, days)
     player.crawlers(visitors // 12, days)
-    unsubscribed = player.campaign([(row["contact_id"], row["email"]) for row in contact_rows], sent_at)
+    mailed = [(row["contact_id"], row["email"]) for row in contact_rows]
+    unsubscribed, ledger = player.campaign(mailed, sent_at)
     player.out.flush()
+    with runtime.control.session() as db:
+        db.execute(insert(SendLedger), ledger)
     runtime.store.insert("contacts", [{**row, "status": "unsubscribed", "version": 2, "updated_at": int(now)}
                                       for row in contact_rows if row["contact_id"] in unsubscribed])
     return DemoResult(site_id=site_id, password=password, events=player.out.total, contacts=contacts,
