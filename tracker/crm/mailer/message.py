@@ -53,15 +53,25 @@ def build_message(*, sender: str, to_email: str, to_name: str, subject: str, htm
     name = " ".join(to_name.split())
     msg["To"] = formataddr((name, to_email))
     msg["Subject"] = subject
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = message_id_header(message_id, sender)
-    msg["List-Unsubscribe"] = list_unsubscribe(unsubscribe_url, unsubscribe_token, sender)
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg[MESSAGE_HEADER] = message_id
+    _set_own(msg, "Date", formatdate(usegmt=True))
+    _set_own(msg, "Message-ID", message_id_header(message_id, sender))
+    _set_own(msg, "List-Unsubscribe", list_unsubscribe(unsubscribe_url, unsubscribe_token, sender))
+    _set_own(msg, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+    _set_own(msg, MESSAGE_HEADER, message_id)
     msg.set_content(text, subtype="plain", charset="utf-8", cte=_plain_cte(text))
     msg.add_alternative(html, subtype="html", charset="utf-8", cte=_plain_cte(html))
     msg.policy = WIRE_POLICY
     return msg
+
+
+def _set_own(msg: EmailMessage, name: str, value: str) -> None:
+    """Set a header odnos makes itself. One on a single line of printable ASCII is stored as it is:
+    parsing it, as ``msg[name] = value`` does, costs more than the rest of the message's headers
+    together, and finds nothing to change. Anything else goes through the email package's checks."""
+    if value.isascii() and value.isprintable():
+        msg.set_raw(name, value)
+    else:
+        msg[name] = value
 
 
 def _plain_cte(body: str) -> str | None:
