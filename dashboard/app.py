@@ -19,11 +19,13 @@ from dash.exceptions import DependencyException
 from flask import Flask, jsonify, request
 
 from dashboard import access, components
+from dashboard.data import ingestion_problems
 from dashboard.pages import PAGES
 from dashboard.prefetch import Key, Prefetch
 from tracker.auth import csrf_token, current_user
 
 ASSETS = Path(__file__).parent / "assets"
+BANNER_REFRESH_MS = 30_000
 NAVBAR = {"width": 210, "breakpoint": "sm", "collapsed": {"mobile": True}}
 """The navigation: a column on the left; on a phone a panel the burger opens (``toggleNav``)."""
 
@@ -45,6 +47,7 @@ def _make_dash(server: Flask) -> Dash:
                compress=False)
     app.layout = _frame
     _register_router(app)
+    _register_banner(app)
     _register_burger(app)
     components.register(app)
     for page in PAGES:
@@ -79,12 +82,29 @@ def _frame() -> Any:
                     ], justify="space-between", h="100%", px="md"),
                 ),
                 dmc.AppShellNavbar(links, p="sm"),
-                dmc.AppShellMain(dcc.Loading(html.Div(id="page"), type="dot", delay_show=300)),
+                dmc.AppShellMain([html.Div(id="ingestion-banner"),
+                                  dcc.Loading(html.Div(id="page"), type="dot", delay_show=300)]),
+                dcc.Interval(id="ingestion-tick", interval=BANNER_REFRESH_MS),
                 dcc.Location(id="url", refresh="callback-nav"),
             ],
             header={"height": 52}, navbar=NAVBAR, padding="lg", id="shell",
         ),
     )
+
+
+def _register_banner(app: Dash) -> None:
+    """Above every page: a warning while events wait to be stored, or sit in a dead-letter file."""
+
+    @access.callback(app, Output("ingestion-banner", "children"), Input("url", "pathname"),
+                     Input("ingestion-tick", "n_intervals"))
+    def warn(_pathname: str | None, _ticks: int | None) -> Any:
+        return [dmc.Alert(_with_commands(text), title="Ingestion", color="orange", variant="light", mb="md",
+                          className="ingestion-alert") for text in ingestion_problems()]
+
+
+def _with_commands(text: str) -> list[Any]:
+    """``text`` with its `backquoted` commands shown as code."""
+    return [dmc.Code(part) if n % 2 else part for n, part in enumerate(text.split("`")) if part]
 
 
 def _register_burger(app: Dash) -> None:

@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.view import View
 from tracker.control.sites import list_sites
 from tracker.errors import OdnosError
+from tracker.ingest.report import problems
 from tracker.store.base import EventStore
 
 
@@ -24,6 +26,17 @@ def runtime() -> Any:
 def reader() -> EventStore:
     """The event store for reading (on chDB a read-only connection of its own)."""
     return runtime().reader
+
+
+def ingestion_problems() -> list[str]:
+    """What the banner says about storing events (``tracker.ingest.report``); nothing when all is
+    well, or when the control database cannot be asked (the pages say that themselves)."""
+    run = runtime()
+    try:
+        with run.control.sessions() as session:
+            return problems(session, lag_seconds=run.settings.landing_alert_seconds)
+    except SQLAlchemyError:
+        return []
 
 
 def sites() -> list[tuple[str, str]]:

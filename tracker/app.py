@@ -89,10 +89,12 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     from tracker.collect.frontend import Frontend
     from tracker.collect.pipeline import Pipeline
     from tracker.ingest.queue import EventQueue
+    from tracker.ingest.report import Reporter
     from tracker.tokens import TokenCodec
 
     queue = EventQueue(runtime.settings, runtime.store)
-    runtime.extras.setdefault("closers", []).append(queue.close)
+    reporter = Reporter(runtime.control.sessions, queue.stats)
+    runtime.extras.setdefault("closers", []).extend([reporter.close, queue.close])
     pipeline = Pipeline(runtime.control, TokenCodec(runtime.keys), queue)
     app.extensions["odnos.queue"] = queue
     app.extensions["odnos.pipeline"] = pipeline

@@ -201,6 +201,8 @@ SETTINGS: tuple[Setting, ...] = (
             "`unsubscribe <token>`). Required to send.", _address),
     Setting("rules_interval", 60, "Seconds between two evaluations of the enabled mailing rules by the "
             "scheduler (the autoresponder answers within about this long).", _int(1, 3600)),
+    Setting("landing_alert_seconds", 60, "The dashboard warns when an event has waited this many seconds to "
+            "be stored in ClickHouse.", _float(1, 86400)),
     Setting("retention_months", 0, "Months of events (and their rollups) to keep; older whole months are "
             "dropped by the scheduler once a day. 0 keeps everything.", _int(0, 1200)),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _level),

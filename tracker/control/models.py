@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -349,6 +350,19 @@ class SchedulerLock(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
+
+
+class IngestionReport(Base):
+    """What one collector worker's spool said last (tracker/ingest/report.py writes it every few
+    seconds): the dashboard, which may run elsewhere, warns from it when events wait to land."""
+
+    __tablename__ = "ingestion_reports"
+
+    reporter: Mapped[str] = mapped_column(String(300), primary_key=True)  # host and spool folder
+    reported_at: Mapped[datetime]
+    oldest_pending_seconds: Mapped[float | None] = mapped_column(Float)
+    pending_bytes: Mapped[int] = mapped_column(BigInteger)
+    dead_letter_rows: Mapped[int] = mapped_column(BigInteger)
 
 
 class SendLedger(Base):
