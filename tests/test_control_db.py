@@ -19,7 +19,7 @@ from tracker.control.db import ControlPlane, alembic_config, normalize_url
 from tracker.control.models import Base, Role, User
 from tracker.errors import ConfigError, StoreUnavailable
 
-HEAD = "0007"
+HEAD = "0008"
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from tracker.control.db import ControlPlane
 from tracker.control.models import RecoveryCode, User
 from tracker.control.users import add_user
 from tracker.runtime import Runtime
-from tracker.settings import load_settings
+from tracker.settings import load_settings, signing_keys
 
 PASSWORD = "correct horse battery"
 ANN, BOB, ADMIN = "ann@example.com", "bob@example.com", "admin@example.com"
@@ -36,6 +36,7 @@ _CODE_ITEM = re.compile(rb"<li>([a-z0-9]{5}-[a-z0-9]{5})</li>")
 class Deployment:
     server: OdnosServer
     control: ControlPlane
+    keys: tuple[str, ...]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def deployment(tmp_path_factory, clickhouse_server) -> Iterator[Deployment]:
         assert added.returncode == 0, added.stdout + added.stderr
     control = ControlPlane(f"sqlite:///{folder / 'odnos.sqlite3'}")
     with OdnosServer(env, command="dashboard") as server:
-        yield Deployment(server, control)
+        yield Deployment(server, control, tuple(signing_keys(load_settings(environ=env))))
     control.dispose()
 
 
@@ -60,11 +61,11 @@ def _fresh_code(secret: str, used_step: int | None) -> str:
     return pyotp.TOTP(secret).at(step * 30)
 
 
-def _enrol(control: ControlPlane, email: str) -> tuple[str, list[str]]:
+def _enrol(deployment: Deployment, email: str) -> tuple[str, list[str]]:
     secret = pyotp.random_base32()
-    with control.session() as db:
+    with deployment.control.session() as db:
         user = db.scalar(select(User).where(User.email == email))
-        codes = two_factor.enrol(db, user, secret, pyotp.TOTP(secret).now())
+        codes = two_factor.enrol(db, user, deployment.keys, secret, pyotp.TOTP(secret).now())
     assert codes is not None and len(set(codes)) == two_factor.RECOVERY_CODES
     return secret, codes
 
@@ -89,7 +90,7 @@ def _signed_in(client: WebClient) -> bool:
 
 @pytest.mark.server
 def test_a_code_is_asked_after_the_password_and_works_once(deployment: Deployment) -> None:
-    secret, recovery = _enrol(deployment.control, ANN)
+    secret, recovery = _enrol(deployment, ANN)
     port = deployment.server.port
     client = WebClient(port)
     _password_step(client, ANN, "/login/code")
@@ -137,7 +138,8 @@ def test_an_admin_must_set_it_up_and_a_viewer_need_not(deployment: Deployment) -
     assert len(_CODE_ITEM.findall(done.body)) == two_factor.RECOVERY_CODES
     assert _signed_in(admin)
     with deployment.control.session() as db:
-        assert db.scalar(select(User.totp_secret).where(User.email == ADMIN)) == secret
+        stored = db.scalar(select(User.totp_secret).where(User.email == ADMIN))
+    assert secret not in stored and two_factor.unseal(deployment.keys, stored) == secret  # sealed
     later = WebClient(deployment.server.port)  # from now on the admin is asked for a code
     _password_step(later, ADMIN, "/login/code")
 
@@ -220,3 +222,25 @@ def test_guessing_codes_is_slowed_down(deployment: Deployment) -> None:
     statuses = [_code(client, "123456").status for _ in range(6)]
     assert 429 in statuses, statuses
     assert set(statuses[: statuses.index(429)]) <= {401}
+
+
+def test_the_stored_secret_is_sealed_a_clear_one_is_sealed_at_its_use_and_a_dropped_key_opens_none(
+        tmp_path: Path) -> None:
+    control = ControlPlane(f"sqlite:///{tmp_path / 'control.sqlite3'}")
+    control.migrate()
+    old, new = "old-signing-key-" + "o" * 20, "new-signing-key-" + "n" * 20
+    secret = pyotp.random_base32()
+    with control.session() as db:
+        user = add_user(db, ANN, PASSWORD, "marketer")
+        recovery = two_factor.enrol(db, user, [old], secret, pyotp.TOTP(secret).now())
+        stored = user.totp_secret
+        assert recovery is not None and secret not in stored and stored.startswith(two_factor.SEALED)
+        user.totp_last_step = None  # as if that code had not been used
+        assert two_factor.check(db, user, [new, old], pyotp.TOTP(secret).now()) == "totp"  # old key listed
+        user.totp_secret, user.totp_last_step = secret, None  # stored in the clear, before 0008
+        assert two_factor.check(db, user, [new, old], pyotp.TOTP(secret).now()) == "totp"
+        assert user.totp_secret != secret and two_factor.unseal([new], user.totp_secret) == secret
+        user.totp_last_step = None
+        assert two_factor.check(db, user, [old], pyotp.TOTP(secret).now()) is None  # sealed under new
+        assert two_factor.check(db, user, [old], recovery[0]) == "recovery"  # recovery codes still work
+    control.dispose()

@@ -211,7 +211,7 @@ def code() -> Any:
         wait = _throttle().wait_for(keys)
         if wait > 0:
             return render_template("login_code.html", error=_too_many(wait), csrf=csrf_token()), 429
-        factor = two_factor.check(db, user, request.form.get("code", ""))
+        factor = two_factor.check(db, user, _runtime().keys, request.form.get("code", ""))
         if factor is None:
             audit.record(db, user.email, "signin_code_failed", user.email, {"address": _address()})
             _throttle().failed(keys)
@@ -237,7 +237,7 @@ def setup() -> Any:
         if not _csrf_ok():
             return render_template("login_setup.html", error="The form expired; please try again.",
                                    csrf=csrf_token(), **page), 400
-        codes = two_factor.enrol(db, user, secret, request.form.get("code", ""))
+        codes = two_factor.enrol(db, user, _runtime().keys, secret, request.form.get("code", ""))
         if codes is None:
             return render_template("login_setup.html", error="That code is not right; check the app's clock.",
                                    csrf=csrf_token(), **page), 401

@@ -2,7 +2,10 @@
 
 A secret being set up is never stored or put in a cookie: it is derived from the signing key, the
 user and a random nonce the setup page holds (``pending_secret``), and only the confirmed secret is
-written to the user row. A TOTP code is accepted once (``users.totp_last_step``), within one step of
+written to the user row, sealed (Fernet: AES with an HMAC) under a key derived from the signing
+keys, so a copy of the control database alone cannot make codes. Rotating the signing keys keeps
+old seals readable while the old key is still listed; a secret stored in the clear (before this
+was so) is sealed at its next use. A TOTP code is accepted once (``users.totp_last_step``), within one step of
 the server's clock either way. Recovery codes are shown once and kept as SHA-256 hashes: they are
 random (50 bits), so a slow hash would add nothing but cost.
 """
@@ -14,9 +17,11 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 
 import pyotp
 import segno
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +30,7 @@ from tracker.control.models import RecoveryCode, User, utcnow
 ISSUER = "odnos"
 RECOVERY_CODES = 10
 STEP_SECONDS = 30
+SEALED = "gAAAA"  # how every Fernet token starts; a base32 secret never does (no lower case)
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes are typed from paper
 
 
@@ -58,7 +64,27 @@ def code_matches(secret: str, code: str, after_step: int | None, now: float | No
     return None
 
 
-def enrol(session: Session, user: User, secret: str, code: str) -> list[str] | None:
+def _vault(keys: Sequence[str]) -> MultiFernet:
+    """Fernet keys derived from the signing keys, newest first (it seals with the first)."""
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(hmac.new(key.encode(), b"odnos totp secrets",
+                                                                hashlib.sha256).digest())) for key in keys])
+
+
+def seal(keys: Sequence[str], secret: str) -> str:
+    return _vault(keys).encrypt(secret.encode()).decode()
+
+
+def unseal(keys: Sequence[str], stored: str) -> str | None:
+    """The secret in ``stored``; None when no signing key listed can open it (it was rotated out)."""
+    if not stored.startswith(SEALED):
+        return stored  # base32, from before secrets were sealed
+    try:
+        return _vault(keys).decrypt(stored.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def enrol(session: Session, user: User, keys: Sequence[str], secret: str, code: str) -> list[str] | None:
     """Turn on two-factor sign-in with ``secret`` if ``code`` proves the app has it; new recovery codes.
 
     Returns the recovery codes (shown once, stored hashed) or None when the code is wrong.
@@ -66,7 +92,7 @@ def enrol(session: Session, user: User, secret: str, code: str) -> list[str] | N
     step = code_matches(secret, code, None)
     if step is None:
         return None
-    user.totp_secret = secret
+    user.totp_secret = seal(keys, secret)
     user.totp_last_step = step
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -83,13 +109,16 @@ def disable(session: Session, user: User) -> None:
     session.flush()
 
 
-def check(session: Session, user: User, code: str) -> str | None:
+def check(session: Session, user: User, keys: Sequence[str], code: str) -> str | None:
     """Accept ``code`` for ``user`` once: ``"totp"``, ``"recovery"`` (that code is now used) or None."""
     if user.totp_secret is None:
         return None
-    step = code_matches(user.totp_secret, code, user.totp_last_step)
+    secret = unseal(keys, user.totp_secret)
+    step = None if secret is None else code_matches(secret, code, user.totp_last_step)
     if step is not None:
         user.totp_last_step = step
+        if not user.totp_secret.startswith(SEALED):
+            user.totp_secret = seal(keys, secret)
         session.flush()
         return "totp"
     found = session.scalar(select(RecoveryCode).where(RecoveryCode.user_id == user.id,

@@ -216,7 +216,7 @@ def _register_two_factor(app: Dash) -> None:
             row = db.get(User, user.id)
             if row.totp_secret is not None:
                 return dmc.Alert("Two-factor sign-in is on already.", color="yellow")
-            codes = two_factor.enrol(db, row, secret, code or "")
+            codes = two_factor.enrol(db, row, _runtime().keys, secret, code or "")
             if codes is not None:
                 audit.record(db, user.email, "two_factor_on", user.email, {"at": "settings"})
         if codes is None:
@@ -236,7 +236,7 @@ def _register_two_factor(app: Dash) -> None:
             row = db.get(User, user.id)
             if str(row.role) == "admin" and _runtime().settings.admin_two_factor:
                 return dmc.Alert("Admins of this odnos must keep two-factor sign-in on.", color="yellow")
-            if two_factor.check(db, row, code or "") is None:
+            if two_factor.check(db, row, _runtime().keys, code or "") is None:
                 return dmc.Alert("Give a current code (or a recovery code) to turn it off.", color="yellow")
             two_factor.disable(db, row)
             audit.record(db, user.email, "two_factor_off", user.email)
