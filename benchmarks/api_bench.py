@@ -22,14 +22,12 @@ Budget (issue 10): >= 5,000 contacts/s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.api_clients import api_key, post_all  # noqa: E402
 from tests.fixtures.clickhouse import ClickHouseServer  # noqa: E402
-from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos  # noqa: E402
+from tests.fixtures.processes import OdnosServer, odnos_env  # noqa: E402
 from tracker.control.db import ControlPlane  # noqa: E402
 from tracker.crm.contacts import ContactUpdate, upsert_contacts  # noqa: E402
 from tracker.settings import ClickHouseTarget  # noqa: E402
@@ -59,37 +58,14 @@ def batches(run: str, contacts: int, plan: str) -> list[list[dict]]:
 
 def send_all(port: int, key: str, work: list[list[dict]], clients: int) -> tuple[float, dict[str, int]]:
     """Post every batch from ``clients`` threads; seconds taken and the outcome counts."""
-    bodies = [json.dumps({"contacts": batch}).encode() for batch in work]
     totals: dict[str, int] = {}
-    lock = threading.Lock()
-    failures: list[str] = []
 
-    def client(mine: list[bytes]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        for body in mine:
-            conn.request("POST", "/api/v1/contacts/batch", body=body, headers={
-                "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-            response = conn.getresponse()
-            answer = response.read()
-            if response.status != 200:
-                failures.append(f"{response.status} {answer[:200]!r}")
-                return
-            counts = json.loads(answer)
-            with lock:
-                for outcome in ("created", "updated", "unchanged", "refused"):
-                    totals[outcome] = totals.get(outcome, 0) + counts[outcome]
-        conn.close()
+    def take(counts: dict) -> None:
+        for outcome in ("created", "updated", "unchanged", "refused"):
+            totals[outcome] = totals.get(outcome, 0) + counts[outcome]
 
-    threads = [threading.Thread(target=client, args=(bodies[n::clients],)) for n in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"the API refused a batch: {failures[0]}")
-    return elapsed, totals
+    bodies = [json.dumps({"contacts": batch}).encode() for batch in work]
+    return post_all(port, key, "/api/v1/contacts/batch", bodies, clients, take), totals
 
 
 def direct(store, control: ControlPlane, work: list[list[dict]]) -> float:
@@ -119,12 +95,7 @@ def main() -> None:
         extra["ODNOS_CLICKHOUSE_URL"] = clickhouse.url_for("apibench")
     env = odnos_env(root / "data", **extra)
     try:
-        made = run_odnos("user", "add", "--email", "bench@example.com", "--password", "correct horse battery",
-                         "--role", "admin", env=env)
-        assert made.returncode == 0, made.stderr
-        key = run_odnos("apikey", "create", "--name", "bench", "--scope", "contacts:write", env=env)
-        assert key.returncode == 0, key.stderr
-        plaintext = key.stdout.strip().splitlines()[-1]
+        plaintext = api_key(env, "contacts:write")
         if clickhouse is not None:
             target = ClickHouseTarget(embedded=False, database="apibench_direct", host="127.0.0.1",
                                       port=clickhouse.tcp_port, http_port=clickhouse.http_port)

@@ -18,20 +18,19 @@ Budget (issue 10): >= 20,000 links/s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos  # noqa: E402
+from benchmarks.api_clients import api_key, post_all  # noqa: E402
+from tests.fixtures.processes import OdnosServer, odnos_env  # noqa: E402
 from tracker.contacts import contact_id_for  # noqa: E402
 from tracker.crm.mailer.links import link_id_for  # noqa: E402
 from tracker.tokens import TokenCodec  # noqa: E402
@@ -58,32 +57,12 @@ def requests(links: int, per_request: int, urls: int) -> list[bytes]:
 
 def send_all(port: int, key: str, bodies: list[bytes], clients: int) -> tuple[float, int]:
     """Post every body from ``clients`` threads; seconds taken and links received."""
-    made = [0] * clients
-    failures: list[str] = []
+    made = [0]
 
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        for body in bodies[index::clients]:
-            conn.request("POST", "/api/v1/tracking/links", body=body, headers={
-                "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-            response = conn.getresponse()
-            answer = response.read()
-            if response.status != 200:
-                failures.append(f"{response.status} {answer[:200]!r}")
-                return
-            made[index] += sum(len(c["links"]) for c in json.loads(answer)["contacts"])
-        conn.close()
+    def take(answer: dict) -> None:
+        made[0] += sum(len(c["links"]) for c in answer["contacts"])
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"the API refused a request: {failures[0]}")
-    return elapsed, sum(made)
+    return post_all(port, key, "/api/v1/tracking/links", bodies, clients, take), made[0]
 
 
 def direct(links: int, urls: int) -> float:
@@ -114,12 +93,7 @@ def main() -> None:
                     ODNOS_API_RATE_PER_SECOND="100000", ODNOS_API_BURST="100000",
                     ODNOS_PUBLIC_URL="https://t.example.com")
     try:
-        made = run_odnos("user", "add", "--email", "bench@example.com", "--password", "correct horse battery",
-                         "--role", "admin", env=env)
-        assert made.returncode == 0, made.stderr
-        key = run_odnos("apikey", "create", "--name", "bench", "--scope", "send", env=env)
-        assert key.returncode == 0, key.stderr
-        plaintext = key.stdout.strip().splitlines()[-1]
+        plaintext = api_key(env, "send")
         bodies = requests(args.links, args.contacts_per_request, args.urls)
         links = (args.links // args.urls) * args.urls
         api_rates, direct_rates = [], []
