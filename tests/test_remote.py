@@ -221,6 +221,19 @@ def test_the_route_takes_only_this_starts_key_from_loopback(tmp_path, smtp) -> N
         assert _key(tmp_path / "one")["key"] != key["key"]  # a new key at each start
 
 
+def test_a_command_whose_shell_has_other_mail_settings_than_the_server_is_refused(twins, smtp) -> None:
+    """A forwarded command runs with the server's settings: a shell that sets ODNOS_SMTP_URL (or
+    ODNOS_MAIL_FROM) otherwise is told so, and nothing runs; the same settings run as usual."""
+    served, _, server = twins
+    elsewhere = {**served, "ODNOS_SMTP_URL": "smtp://mail.example.net:2525",
+                 "ODNOS_MAIL_FROM": "x@example.net"}
+    _clean_error(odnos(elsewhere, "sql", "SELECT 1"),
+                 "ODNOS_SMTP_URL, ODNOS_MAIL_FROM here differ from the server's")
+    same = odnos(served, "sql", "SELECT 1")
+    assert (same.returncode, same.stdout) == (0, "1\n"), same.stderr
+    assert server.process.poll() is None
+
+
 def test_status_says_what_runs_and_says_not_running_after(tmp_path, smtp) -> None:
     env = _environment(tmp_path / "data", smtp)
     stopped = odnos(env, "status")

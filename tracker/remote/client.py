@@ -12,6 +12,7 @@ connection, which interrupts the command in the server.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import os
 import sys
@@ -23,9 +24,12 @@ import orjson
 from tracker.errors import OdnosError
 from tracker.remote import keyfile
 from tracker.remote.keyfile import ServerKey
-from tracker.settings import load_settings
+from tracker.settings import Settings, load_settings
 
 ROUTE = "/_odnos/cli"
+# Settings that change what a forwarded command does. The server runs it with its own; when the
+# client's differ (ODNOS_SMTP_URL set in this shell only), the server refuses rather than surprise.
+COMMAND_SETTINGS = ("smtp_url", "mail_from", "public_url", "secret_keys")
 JOBS_ROUTE = "/_odnos/jobs"
 READ_TIMEOUT_SECONDS = 60  # the server writes a heartbeat four times a second
 # The commands that open the event store; None: every action of the command.
@@ -65,7 +69,7 @@ def run_remotely(served: ServerKey, argv: list[str]) -> int:
     connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port,
                                             timeout=READ_TIMEOUT_SECONDS)
     body = orjson.dumps({"argv": argv, "cwd": os.getcwd(), "stdout_tty": sys.stdout.isatty(),
-                         "stderr_tty": sys.stderr.isatty()})
+                         "stderr_tty": sys.stderr.isatty(), "settings": settings_digest(load_settings())})
     try:
         try:
             connection.request("POST", ROUTE, body=body, headers={
@@ -78,6 +82,12 @@ def run_remotely(served: ServerKey, argv: list[str]) -> int:
         return _copy_output(served, response)
     finally:
         connection.close()
+
+
+def settings_digest(settings: Settings) -> dict[str, str]:
+    """A hash of each of ``COMMAND_SETTINGS``: enough to compare, nothing secret on the wire."""
+    return {name: hashlib.sha256(repr(getattr(settings, name)).encode()).hexdigest()
+            for name in COMMAND_SETTINGS}
 
 
 def running_jobs(served: ServerKey) -> list[dict] | None:

@@ -33,9 +33,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from tracker.cli.common import serving
 from tracker.errors import OdnosError
 from tracker.remote import keyfile, output, stopping
-from tracker.remote.client import JOBS_ROUTE, ROUTE, forwardable
+from tracker.remote.client import COMMAND_SETTINGS, JOBS_ROUTE, ROUTE, forwardable, settings_digest
 from tracker.remote.paths import resolve_paths
 from tracker.runtime import Runtime
+from tracker.settings import PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,10 @@ def _check_caller() -> None:
 
 def _request() -> tuple[list[str], str, bool, bool]:
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or set(body) - {"argv", "cwd", "stdout_tty", "stderr_tty"}:
+    if not isinstance(body, dict) or set(body) - {"argv", "cwd", "stdout_tty", "stderr_tty", "settings"}:
         raise _refuse(400, "bad_request", 'send {"argv": [...], "cwd": "/abs/path", "stdout_tty": bool, '
-                                          '"stderr_tty": bool} and nothing else')
+                                          '"stderr_tty": bool, "settings"?: {...}} and nothing else')
+    _check_settings(body.get("settings", {}))
     argv, cwd = body.get("argv"), body.get("cwd")
     ttys = body.get("stdout_tty", False), body.get("stderr_tty", False)
     if not isinstance(argv, list) or not argv or not all(isinstance(arg, str) for arg in argv):
@@ -98,6 +100,20 @@ def _request() -> tuple[list[str], str, bool, bool]:
     if not all(isinstance(tty, bool) for tty in ttys):
         raise _refuse(400, "bad_request", "stdout_tty and stderr_tty must be true or false")
     return argv, cwd, *ttys
+
+
+def _check_settings(theirs: Any) -> None:
+    """Refuse a command whose client has other ``COMMAND_SETTINGS`` than this server runs with."""
+    if not isinstance(theirs, dict):
+        raise _refuse(400, "bad_request", "settings must be an object of setting name -> digest")
+    ours = settings_digest(current_app.extensions["odnos"].settings)
+    differ = [name for name in COMMAND_SETTINGS if name in theirs and theirs[name] != ours[name]]
+    if differ:
+        names = ", ".join(PREFIX + name.upper() for name in differ)
+        raise _refuse(409, "settings_differ",
+                      f"{names} here differ from the server's, and a command run through the server uses "
+                      "the server's settings. Set them where `odnos serve` runs (and restart it), or "
+                      "give this shell the same")
 
 
 @bp.get(JOBS_ROUTE)
