@@ -26,6 +26,7 @@ and the window as a filter after it (18.16 joins on equality only).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +67,8 @@ _EMAIL_EVENTS = f"""
 _REVISED_VERDICT = {"{machine}": "toUInt8(stored_machine OR revised_reason != '')",
                     "{revised_reason}": "revised_reason"}
 _STORED_VERDICT = {"{machine}": "stored_machine", "{revised_reason}": "''"}
+
+_MACHINE = re.compile(r"\bmachine\b")  # the revised verdict's column in an aggregate expression
 
 # The contacts any revision names: only their events can differ from what a rollup counted.
 _REVISED_CONTACTS = (f"contact_id IN (SELECT contact_id FROM events WHERE site_id = '' "  # noqa: S608 - scope fragments come from our query modules; values bound
@@ -118,17 +121,17 @@ def rollup_correction(store: EventStore, aggregates: Mapping[str, str], where: s
     contacts subtract exactly. Groups where nothing changes are absent.
     """
     scoped = f"({where}) AND {_REVISED_CONTACTS}"
-    columns = ", ".join(f"{expression} AS {name}" for name, expression in aggregates.items())
-    width = len(group_by.split(","))
-    stored, revised = (
-        {tuple(row[:width]): row[width:] for row in store.query(
-            f"SELECT {group_by}, {columns} FROM {email_events(scoped, revised=flag)} GROUP BY {group_by}",  # noqa: S608 - scope fragments come from our query modules; values bound
-            values, name="revision correction").rows}
-        for flag in (False, True))
+    # One pass: each aggregate over the verdicts as stored (``stored_machine`` for ``machine``), then
+    # over the revised ones, from the same rows.
+    as_stored = [_MACHINE.sub("stored_machine", expression) for expression in aggregates.values()]
+    columns = ", ".join([*as_stored, *aggregates.values()])
+    width, count = len(group_by.split(",")), len(aggregates)
+    rows = store.query(f"SELECT {group_by}, {columns} FROM {email_events(scoped)} GROUP BY {group_by}",  # noqa: S608 - scope fragments come from our query modules; values bound
+                       values, name="revision correction").rows
     changes = {}
-    for key, before in stored.items():
-        after = revised.get(key, (0,) * len(before))
+    for row in rows:
+        before, after = row[width:width + count], row[width + count:]
         delta = {name: int(b) - int(a) for name, b, a in zip(aggregates, before, after, strict=True)}
         if any(delta.values()):
-            changes[key] = delta
+            changes[tuple(row[:width])] = delta
     return changes
