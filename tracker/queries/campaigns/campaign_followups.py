@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from tracker.errors import OdnosError
 from tracker.queries.machines import human_condition
@@ -24,16 +24,14 @@ MAX_DAYS = 365
 # A person's click after later verdicts (tracker.queries.machines), the revisions read for this campaign.
 _HUMAN = human_condition("campaign_id = %(campaign_id)s")
 CLICKERS = """
-SELECT count(), min(first_click), max(first_click) FROM
-(
-    SELECT contact_id, min(ts) AS first_click FROM events
-    WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
-      AND {human} AND contact_id != ''
-    GROUP BY contact_id
-)
+SELECT contact_id, toUInt32(min(ts)) AS first_click FROM events
+WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
+  AND {human} AND contact_id != ''
+GROUP BY contact_id
 """.replace("{human}", _HUMAN)
-# ALL joins: each right side has one row per key already, and ANY INNER JOIN means different things on
-# ClickHouse 18.16 and on newer engines (there it keeps one row per key from the left side too).
+# The clickers (few) come in as arrays, so the revisions are read once, by CLICKERS. A visitor is
+# its latest linked contact's (argMax), kept when that contact clicked. ALL join: the right side has
+# one row per key, and ANY INNER JOIN means different things on ClickHouse 18.16 and newer engines.
 FOLLOWED = """
 SELECT {columns}
 FROM
@@ -44,21 +42,12 @@ FROM
 ) AS seen
 ALL INNER JOIN
 (
-    SELECT visitor, contact_id, first_click FROM
-    (
-        SELECT cityHash64(visitor_id) AS visitor, argMax(contact_id, ts) AS contact_id FROM identities
-        WHERE site_id = %(site_id)s GROUP BY visitor
-    ) AS linked
-    ALL INNER JOIN
-    (
-        SELECT contact_id, min(ts) AS first_click FROM events
-        WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaign_id)s
-          AND {human} AND contact_id != ''
-        GROUP BY contact_id
-    ) AS clickers USING contact_id
+    SELECT cityHash64(visitor_id) AS visitor, argMax(contact_id, ts) AS contact_id FROM identities
+    WHERE site_id = %(site_id)s GROUP BY visitor HAVING contact_id IN %(contacts)s
 ) AS followed USING visitor
-WHERE ts >= first_click AND ts < first_click + %(span)s
-""".replace("{human}", _HUMAN)
+WHERE toUInt32(ts) >= transform(contact_id, %(clickers)s, %(first_clicks)s, toUInt32(0))
+  AND toUInt32(ts) < transform(contact_id, %(clickers)s, %(first_clicks)s, toUInt32(0)) + %(span)s
+"""
 
 
 @dataclass(frozen=True)
@@ -85,20 +74,23 @@ def campaign_followups(store: EventStore, site_id: str, campaign_id: str, target
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise OdnosError(f"follow clicks for 1 to {MAX_DAYS} days", code="bad_period")
     targets = check_goals(targets, least=0)
-    clicked, since, last = store.query(CLICKERS, {"site_id": site_id, "campaign_id": campaign_id},
-                                       name="campaign clickers").first()
-    if not clicked:
+    clickers = store.query(CLICKERS, {"site_id": site_id, "campaign_id": campaign_id},
+                           name="campaign clickers").rows
+    if not clickers:
         return Followups(0, 0, 0, 0, [GoalFollowup(goal, 0, 0) for goal in targets])
+    ids, firsts = [str(contact) for contact, _ in clickers], [int(first) for _, first in clickers]
+    since = datetime.fromtimestamp(min(firsts), UTC).replace(tzinfo=None)
+    last = datetime.fromtimestamp(max(firsts), UTC).replace(tzinfo=None)
     tests = [goal.condition(f"g{n}") for n, goal in enumerate(targets)]
     columns = ", ".join(["uniqExactIf(contact_id, name = 'pageview')",
                          "uniqExactIf(session_id, name = 'pageview')", "countIf(name = 'pageview')",
                          *(f"uniqExactIf(contact_id, {test}), countIf({test})" for test in tests)])
     span = timedelta(days=days)
-    values = {"site_id": site_id, "campaign_id": campaign_id, "since": since, "until": last + span,
-              "span": int(span.total_seconds()), **goal_params(targets)}
+    values = {"site_id": site_id, "since": since, "until": last + span, "span": int(span.total_seconds()),
+              "contacts": tuple(ids), "clickers": ids, "first_clicks": firsts, **goal_params(targets)}
     reached = " OR ".join(tests) or "0"  # only the events something here counts
     row = store.query(FOLLOWED.format(columns=columns, goals=reached), values,
                       name="campaign followups").first()
     visited, visits, pageviews, *rest = row
-    return Followups(clicked, visited, visits, pageviews,
+    return Followups(len(clickers), visited, visits, pageviews,
                      [GoalFollowup(goal, rest[2 * n], rest[2 * n + 1]) for n, goal in enumerate(targets)])
