@@ -3,7 +3,7 @@
 Contacts go in claims of ``CLAIM`` (``tracker/control/models.py`` ``SendLedger`` has the protocol):
 
 1. One committed transaction claims the whole claim: a contact who may not be mailed
-   (``why_not_mailable``: not subscribed, suppressed, erased) gets a ``skipped`` row saying why; the
+   (``why_not_mailable_all``: not subscribed, suppressed, erased) gets a ``skipped`` row saying why; the
    others get a ``pending`` row, inserted before anything of theirs leaves. A contact that already
    has a row for this owner and trigger is left alone, so a batch run twice, or resumed after a
    crash, mails nobody twice. The one exception is a row ``failed`` with a ``deferred:`` error (the
@@ -50,7 +50,7 @@ from sqlalchemy.sql.dml import Insert
 
 from tracker.control.db import ControlPlane
 from tracker.control.models import SendLedger, SendStatus, Template, utcnow
-from tracker.crm.consent import why_not_mailable
+from tracker.crm.consent import why_not_mailable_all
 from tracker.crm.contacts import set_status
 from tracker.crm.mailer.compose import ComposedMessage, Composer
 from tracker.crm.mailer.message import sender_address
@@ -383,7 +383,7 @@ class _Ledger:
         insert = ledger_insert(self._control)
         owner_column, owner_id = next(iter(self._owner.items()))
         with self._turn, self._control.sessions.begin() as session:
-            reasons = [why_not_mailable(session, self._keys, contact, self._list) for contact in contacts]
+            reasons = why_not_mailable_all(session, self._keys, contacts, self._list)
             now = utcnow()
             rows = [{"contact_id": contact.contact_id, "trigger_key": self._trigger, "created_at": now,
                      "status": SendStatus.pending if reason is None else SendStatus.skipped, "error": reason,
