@@ -95,9 +95,8 @@ def _frame() -> Any:
 def _register_banner(app: Dash) -> None:
     """Above every page: a warning while events wait to be stored, or sit in a dead-letter file."""
 
-    @access.callback(app, Output("ingestion-banner", "children"), Input("url", "pathname"),
-                     Input("ingestion-tick", "n_intervals"))
-    def warn(_pathname: str | None, _ticks: int | None) -> Any:
+    @access.callback(app, Output("ingestion-banner", "children"), Input("ingestion-tick", "n_intervals"))
+    def warn(_ticks: int | None) -> Any:  # at the page's load, then every BANNER_REFRESH_MS
         return [dmc.Alert(_with_commands(text), title="Ingestion", color="orange", variant="light", mb="md",
                           className="ingestion-alert") for text in ingestion_problems()]
 

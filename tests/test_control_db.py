@@ -19,7 +19,7 @@ from tracker.control.db import ControlPlane, alembic_config, normalize_url
 from tracker.control.models import Base, Role, User
 from tracker.errors import ConfigError, StoreUnavailable
 
-HEAD = "0008"
+HEAD = "0007"
 
 
 @pytest.mark.parametrize(

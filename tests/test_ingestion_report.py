@@ -58,8 +58,7 @@ def test_recent_waiting_events_and_dead_letters_are_said_and_old_reports_are_not
 
 
 def _banner(web: WebClient) -> list[str]:
-    answer = web.callback("ingestion-banner.children", [{"id": "url", "property": "pathname", "value": "/"},
-                                                        {"id": "ingestion-tick", "property": "n_intervals",
+    answer = web.callback("ingestion-banner.children", [{"id": "ingestion-tick", "property": "n_intervals",
                                                          "value": None}])
     assert answer.status == 200, answer.body
     alerts = json.loads(answer.body)["response"]["ingestion-banner"]["children"]

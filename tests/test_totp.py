@@ -70,6 +70,11 @@ def _enrol(deployment: Deployment, email: str) -> tuple[str, list[str]]:
     return secret, codes
 
 
+def _user_id(control: ControlPlane, email: str) -> int:
+    with control.session() as db:
+        return db.scalar(select(User.id).where(User.email == email))
+
+
 def _last_step(control: ControlPlane, email: str) -> int | None:
     with control.session() as db:
         return db.scalar(select(User.totp_last_step).where(User.email == email))
@@ -139,7 +144,8 @@ def test_an_admin_must_set_it_up_and_a_viewer_need_not(deployment: Deployment) -
     assert _signed_in(admin)
     with deployment.control.session() as db:
         stored = db.scalar(select(User.totp_secret).where(User.email == ADMIN))
-    assert secret not in stored and two_factor.unseal(deployment.keys, stored) == secret  # sealed
+    admin_id = _user_id(deployment.control, ADMIN)
+    assert secret not in stored and two_factor.unseal(deployment.keys, admin_id, stored) == secret  # sealed
     later = WebClient(deployment.server.port)  # from now on the admin is asked for a code
     _password_step(later, ADMIN, "/login/code")
 
@@ -234,12 +240,13 @@ def test_the_stored_secret_is_sealed_a_clear_one_is_sealed_at_its_use_and_a_drop
         user = add_user(db, ANN, PASSWORD, "marketer")
         recovery = two_factor.enrol(db, user, [old], secret, pyotp.TOTP(secret).now())
         stored = user.totp_secret
-        assert recovery is not None and secret not in stored and stored.startswith(two_factor.SEALED)
+        assert recovery is not None and secret not in stored and len(stored) == two_factor.SEALED_LENGTH
+        assert two_factor.unseal([old], user.id + 1, stored) is None  # bound to its user
         user.totp_last_step = None  # as if that code had not been used
         assert two_factor.check(db, user, [new, old], pyotp.TOTP(secret).now()) == "totp"  # old key listed
         user.totp_secret, user.totp_last_step = secret, None  # stored in the clear, before 0008
         assert two_factor.check(db, user, [new, old], pyotp.TOTP(secret).now()) == "totp"
-        assert user.totp_secret != secret and two_factor.unseal([new], user.totp_secret) == secret
+        assert user.totp_secret != secret and two_factor.unseal([new], user.id, user.totp_secret) == secret
         user.totp_last_step = None
         assert two_factor.check(db, user, [old], pyotp.TOTP(secret).now()) is None  # sealed under new
         assert two_factor.check(db, user, [old], recovery[0]) == "recovery"  # recovery codes still work

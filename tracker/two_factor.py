@@ -2,12 +2,13 @@
 
 A secret being set up is never stored or put in a cookie: it is derived from the signing key, the
 user and a random nonce the setup page holds (``pending_secret``), and only the confirmed secret is
-written to the user row, sealed (Fernet: AES with an HMAC) under a key derived from the signing
-keys, so a copy of the control database alone cannot make codes. Rotating the signing keys keeps
-old seals readable while the old key is still listed; a secret stored in the clear (before this
-was so) is sealed at its next use. A TOTP code is accepted once (``users.totp_last_step``), within one step of
-the server's clock either way. Recovery codes are shown once and kept as SHA-256 hashes: they are
-random (50 bits), so a slow hash would add nothing but cost.
+written to the user row, sealed (AES-GCM, bound to the user's id) under a key derived from the
+signing keys, so a copy of the control database alone cannot make codes. A sealed secret is 64
+characters, a clear one 32: the column holds either, no migration needed. Rotating the signing keys
+keeps old seals readable while the old key is still listed; a secret stored in the clear (before
+this was so) is sealed at its next use. A TOTP code is accepted once (``users.totp_last_step``),
+within one step of the server's clock either way. Recovery codes are shown once and kept as SHA-256
+hashes: they are random (50 bits), so a slow hash would add nothing but cost.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from collections.abc import Sequence
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -30,7 +32,7 @@ from tracker.control.models import RecoveryCode, User, utcnow
 ISSUER = "odnos"
 RECOVERY_CODES = 10
 STEP_SECONDS = 30
-SEALED = "gAAAA"  # how every Fernet token starts; a base32 secret never does (no lower case)
+SEALED_LENGTH = 64  # a 12-byte nonce, the 20-byte secret and a 16-byte tag, in base64
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes are typed from paper
 
 
@@ -64,24 +66,29 @@ def code_matches(secret: str, code: str, after_step: int | None, now: float | No
     return None
 
 
-def _vault(keys: Sequence[str]) -> MultiFernet:
-    """Fernet keys derived from the signing keys, newest first (it seals with the first)."""
-    return MultiFernet([Fernet(base64.urlsafe_b64encode(hmac.new(key.encode(), b"odnos totp secrets",
-                                                                hashlib.sha256).digest())) for key in keys])
+def _sealers(keys: Sequence[str]) -> list[AESGCM]:
+    """AES-GCM keys derived from the signing keys, newest first (the first seals)."""
+    return [AESGCM(hmac.new(key.encode(), b"odnos totp secrets", hashlib.sha256).digest()) for key in keys]
 
 
-def seal(keys: Sequence[str], secret: str) -> str:
-    return _vault(keys).encrypt(secret.encode()).decode()
+def seal(keys: Sequence[str], user_id: int, secret: str) -> str:
+    """``secret`` (base32, 20 bytes) sealed for ``user_id``: 64 URL-safe characters."""
+    nonce = secrets.token_bytes(12)
+    sealed = _sealers(keys)[0].encrypt(nonce, base64.b32decode(secret), f"totp:{user_id}".encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
-def unseal(keys: Sequence[str], stored: str) -> str | None:
-    """The secret in ``stored``; None when no signing key listed can open it (it was rotated out)."""
-    if not stored.startswith(SEALED):
-        return stored  # base32, from before secrets were sealed
-    try:
-        return _vault(keys).decrypt(stored.encode()).decode()
-    except InvalidToken:
-        return None
+def unseal(keys: Sequence[str], user_id: int, stored: str) -> str | None:
+    """The secret in ``stored``; None when no signing key listed opens it (it was rotated out)."""
+    if len(stored) != SEALED_LENGTH:
+        return stored  # base32 in the clear, from before secrets were sealed
+    raw = base64.urlsafe_b64decode(stored)
+    for sealer in _sealers(keys):
+        try:
+            return base64.b32encode(sealer.decrypt(raw[:12], raw[12:], f"totp:{user_id}".encode())).decode()
+        except InvalidTag:
+            continue
+    return None
 
 
 def enrol(session: Session, user: User, keys: Sequence[str], secret: str, code: str) -> list[str] | None:
@@ -92,7 +99,7 @@ def enrol(session: Session, user: User, keys: Sequence[str], secret: str, code: 
     step = code_matches(secret, code, None)
     if step is None:
         return None
-    user.totp_secret = seal(keys, secret)
+    user.totp_secret = seal(keys, user.id, secret)
     user.totp_last_step = step
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -113,12 +120,12 @@ def check(session: Session, user: User, keys: Sequence[str], code: str) -> str |
     """Accept ``code`` for ``user`` once: ``"totp"``, ``"recovery"`` (that code is now used) or None."""
     if user.totp_secret is None:
         return None
-    secret = unseal(keys, user.totp_secret)
+    secret = unseal(keys, user.id, user.totp_secret)
     step = None if secret is None else code_matches(secret, code, user.totp_last_step)
     if step is not None:
         user.totp_last_step = step
-        if not user.totp_secret.startswith(SEALED):
-            user.totp_secret = seal(keys, secret)
+        if len(user.totp_secret) != SEALED_LENGTH:
+            user.totp_secret = seal(keys, user.id, secret)
         session.flush()
         return "totp"
     found = session.scalar(select(RecoveryCode).where(RecoveryCode.user_id == user.id,

@@ -151,7 +151,7 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(default=False)
     # In every session cookie; raised by sign-out and a new password to end all the user's sessions.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    totp_secret: Mapped[str | None] = mapped_column(String(200))  # sealed (two_factor.seal); None: off
+    totp_secret: Mapped[str | None] = mapped_column(String(64))  # sealed (two_factor.seal); None: off
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is accepted once
 
 
