@@ -86,8 +86,10 @@ def _assert_quick(server: OdnosServer, took: float) -> None:
     while "Granian shutdown completed" not in "".join(server.output) and time.monotonic() < deadline:
         time.sleep(0.02)
     output = "".join(server.output)
+    # The bound is what tells a hung worker: granian kills one only after its 15 s timeout. Its
+    # "refused to gracefully stop" line alone does not: its check can catch a worker that already
+    # closed its pipe but is not reaped yet (seen once in CI, in a stop of 0.33 s).
     assert took < STOP_BOUND_SECONDS, output
-    assert "refused to gracefully stop" not in output, output
     assert "Granian shutdown completed" in output, output
 
 
