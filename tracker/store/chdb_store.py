@@ -9,8 +9,10 @@ the folder is locked so a second process gets a clear message instead of chDB's 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +28,19 @@ from tracker.store.sql import render
 
 _locks: dict[str, FolderLock] = {}
 _locks_guard = threading.Lock()
+_open_stores: weakref.WeakSet[ChdbStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close every pooled connection before the interpreter tears down.
+
+    A connection still alive when chDB's own exit-time shutdown runs crashes the process (SIGSEGV
+    after "ShutdownTablesThreadPool is not initialized"), so a command that ends without closing
+    its store would exit with -11 after doing its work.
+    """
+    for store in list(_open_stores):
+        store.close()
 
 
 def _folder_lock(target: ClickHouseTarget) -> FolderLock:
@@ -76,6 +91,7 @@ class ChdbStore(EventStore):
         self._idle: list[Any] = []
         self._idle_guard = threading.Lock()
         self._lock = _folder_lock(target)
+        _open_stores.add(self)
 
     def _open(self) -> Any:
         query = f"max_server_memory_usage={self._memory_limit}&session_timezone=UTC"
