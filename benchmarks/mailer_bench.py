@@ -9,7 +9,9 @@ reused SMTP connection, three rates are measured:
   unsubscribe added, the text part made from the HTML, the email built, and handed to SMTP;
 - send_batch: the same through the ledger protocol (a committed SQLite transaction claims
   ``sending.CLAIM`` contacts before their messages leave, one more writes their outcomes) with an
-  ``email_sent`` event per message into an embedded chDB store.
+  ``email_sent`` event per message into an embedded chDB store; composed in this process
+  (``ODNOS_MAIL_WORKERS=1``), then in two worker processes (``mailer/pool.py``; the workers start
+  in the first run, so the best of three is a warm pool, as in a running server).
 
 Each figure is the best of ``--repeat`` runs (the machine is shared; the best run is the one least
 disturbed), with this process's CPU time per message beside it.
@@ -116,7 +118,7 @@ def bench_compose(url: str, fixture: str, n: int) -> tuple[Timed, Timed]:
     return compose_only, with_smtp
 
 
-def bench_send_batch(url: str, fixture: str, n: int) -> Timed:
+def bench_send_batch(url: str, fixture: str, n: int, workers: int) -> Timed:
     from tracker.control.models import Campaign
     from tracker.crm.sending import Owner, send_batch
     from tracker.crm.templates import save_template
@@ -125,7 +127,7 @@ def bench_send_batch(url: str, fixture: str, n: int) -> Timed:
 
     data = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
     settings = load_settings({"data_dir": str(data), "public_url": BASE, "mail_from": FROM, "smtp_url": url,
-                              "secret_keys": "bench-key-" + "b" * 20}, environ={})
+                              "secret_keys": "bench-key-" + "b" * 20, "mail_workers": workers}, environ={})
     runtime = Runtime.open(settings)
     try:
         template = save_template(runtime.control, "bench", "Hello {{ contact.first_name }}",
@@ -167,8 +169,10 @@ def main() -> None:
             print(f"  {fixture} ({size:,} bytes)")
             print(f"    compose only, no SMTP              {best([c[0] for c in composed], n)}")
             print(f"    compose + SMTP, one after other    {best([c[1] for c in composed], n)}")
-            batches = [bench_send_batch(url, fixture, n) for _ in repeat]
-            print(f"    send_batch (ledger, email_sent)    {best(batches, n)}")
+            here = [bench_send_batch(url, fixture, n, 1) for _ in repeat]
+            print(f"    send_batch, composed here          {best(here, n)}")
+            pooled = [bench_send_batch(url, fixture, n, 2) for _ in repeat]
+            print(f"    send_batch, 2 compose workers      {best(pooled, n)}")
     finally:
         process.terminate()
         process.wait(timeout=10)

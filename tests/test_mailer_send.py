@@ -10,6 +10,8 @@ connection lost after the final dot (left pending, never retried), templates ref
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
 import re
 import time
 import uuid
@@ -28,10 +30,11 @@ from tracker.contacts import contact_id_for
 from tracker.control.consent import suppress
 from tracker.control.db import ControlPlane
 from tracker.control.models import Campaign, SendLedger, Template
+from tracker.crm.mailer.pool import SMALLEST_BATCH, shared_pool
 from tracker.crm.mailer.render import TemplateError
 from tracker.crm.mailer.smtp import SmtpSender
 from tracker.crm.model import Contact
-from tracker.crm.sending import CLAIM, Owner, send_batch
+from tracker.crm.sending import CLAIM, BatchResult, Owner, send_batch
 from tracker.crm.templates import save_template
 from tracker.runtime import Runtime
 from tracker.settings import load_settings, signing_keys
@@ -49,10 +52,11 @@ CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 
 
 class Env:
-    def __init__(self, collector: Collector, smtp: SmtpCapture, runtime: Runtime) -> None:
+    def __init__(self, collector: Collector, smtp: SmtpCapture, runtime: Runtime, overrides: dict) -> None:
         self.collector = collector
         self.smtp = smtp
         self.runtime = runtime
+        self.overrides = overrides  # what the runtime's settings were loaded from
 
     def campaign(self) -> int:
         with self.runtime.control.session() as session:
@@ -83,15 +87,16 @@ def person(first: str, **fields) -> Contact:
 def env(clickhouse_server, tmp_path_factory) -> Env:
     data = tmp_path_factory.mktemp("send")
     with running_collector(clickhouse_server, data) as collector, SmtpCapture() as smtp:
-        settings = load_settings({
+        overrides = {
             "data_dir": str(data), "public_url": BASE, "secret_keys": f"{NEW_KEY},{OLD_KEY}",
             "mail_from": FROM, "smtp_url": smtp.url,
             "clickhouse_url": clickhouse_server.url_for(collector.store.database),
-        }, environ={})
+        }
+        settings = load_settings(overrides, environ={})
         runtime = Runtime(settings=settings, store=open_store(settings),
                           reader=open_store(settings, readonly=True),
                           control=ControlPlane(settings.sqlalchemy_url), keys=signing_keys(settings))
-        yield Env(collector, smtp, runtime)
+        yield Env(collector, smtp, runtime, overrides)
         runtime.close()
 
 
@@ -373,3 +378,67 @@ def test_a_template_failing_for_one_contact_fails_only_that_row(env: Env) -> Non
 def test_rule_owner_message_ids_group_under_the_rule(env: Env) -> None:
     assert Owner.rule(3).prefix == "r3" and campaign_of("r3.17") == "r3"
     assert Owner.campaign(7).columns() == {"campaign_id": 7} and Owner.rule(3).columns() == {"rule_id": 3}
+
+
+def _shape(msg: EmailMessage, data: bytes) -> str:
+    """A message as received, with what differs per message (ids, tokens, dates, names) blanked:
+    its headers as on the wire, and its decoded parts."""
+    headers = [line for line in data.decode().split("\r\n\r\n", 1)[0].split("\r\n")
+               if not line.startswith(("Date:", "Message-ID:", "X-Odnos-Message:"))]
+    parts = [part.get_content_type() + ": " + part.get_content() for part in msg.walk()
+             if not part.is_multipart()]
+    shape = "\n".join(headers + parts)
+    shape = re.sub(rf"{re.escape(BASE)}/([cou])/[\w.-]+", r"/\1/TOKEN", shape)
+    shape = re.sub(r"unsubscribe%20[\w.-]+", "unsubscribe%20TOKEN", shape)
+    shape = re.sub(r"=+\d+==", "BOUNDARY", shape)
+    return re.sub(r"W\dn\d+", "NAME", re.sub(r"[\w.]+@example\.org", "ADDRESS", shape))
+
+
+def test_a_large_batch_composed_in_workers_sends_what_the_sending_process_would(env: Env) -> None:
+    size = SMALLEST_BATCH + 10
+    template = env.template('<p>Hi {{ contact.first_name }}, your plan: {{ contact.attrs.plan }}</p>'
+                            '<a href="https://shop.example/p?b=2&amp;a=%2F#top">Shop</a> '
+                            '<a href="mailto:help@shop.example">Help</a>')
+    shared_pool(2).close()  # so workers alive after the send were started by it
+    before = {p.pid for p in multiprocessing.active_children()}
+    sent: dict[int, tuple[BatchResult, list[Contact], int]] = {}
+    for workers in (2, 1):
+        runtime = dataclasses.replace(env.runtime, settings=load_settings(
+            {**env.overrides, "mail_workers": workers}, environ={}))
+        people = [person(f"W{workers}n{n}", attrs={} if n % 10 == 3 else {"plan": "gold"})
+                  for n in range(size)]
+        campaign = env.campaign()
+        result = send_batch(runtime, Owner.campaign(campaign), "once", template, people)
+        sent[workers] = result, people, campaign
+        if workers == 2:  # the pool's two processes composed
+            spawned = {p.pid for p in multiprocessing.active_children()} - before
+            assert len(spawned) == 2
+    assert {p.pid for p in multiprocessing.active_children()} - before == spawned  # 1: none more
+
+    shapes = {}
+    for workers, (result, people, campaign) in sent.items():
+        failing = [c.contact_id for n, c in enumerate(people) if n % 10 == 3]
+        assert sorted(result.failed) == sorted(failing)
+        assert all("plan" in why for why in result.failed.values())
+        assert result.sent == [c.contact_id for c in people if c.contact_id not in failing]  # in order
+        rows = env.ledger(campaign)
+        shapes[workers] = []
+        for contact in people:
+            if contact.contact_id in failing:
+                assert env.received(contact.email) == []
+                continue
+            [(msg, data)] = [(m.message, m.data) for m in env.smtp.messages if contact.email in m.rcpt_tos]
+            row = rows[contact.contact_id]
+            assert msg["X-Odnos-Message"] == f"{campaign}.{row.id}"
+            assert msg["Message-ID"] == row.smtp_message_id
+            html = msg.get_body(("html",)).get_content()
+            assert f"Hi {contact.first_name}, your plan: gold" in html
+            [shop] = [h for h in _hrefs(html) if h.startswith(f"{BASE}/c/")
+                      and CODEC.read_click(h.rsplit("/", 1)[1]).link_id != TRAP_LINK_ID]
+            token = CODEC.read_click(shop.rsplit("/", 1)[1])
+            assert (token.contact_id, token.message_id, token.target) == (
+                contact.contact_id, f"{campaign}.{row.id}", "https://shop.example/p?b=2&a=%2F#top")
+            shapes[workers].append(_shape(msg, data))
+    assert len(shapes[2]) == size - len(failing)
+    assert "NAME" in shapes[2][0] and "/c/TOKEN" in shapes[2][0]
+    assert shapes[2] == shapes[1]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -216,24 +217,51 @@ def _statuses(env: dict[str, str], campaign_id: int) -> Counter[str]:
 
 
 def _run_until(smtp: SmtpCapture, env: dict[str, str], at: int, sig: int) -> subprocess.CompletedProcess:
-    """`odnos send --tag bulk --name bulk`, sent ``sig`` from inside the ``at``-th DATA, before its 250."""
+    """`odnos send --tag bulk --name bulk`, sent ``sig`` from inside the ``at``-th DATA, before its 250.
+
+    SIGINT goes to the process group, as Ctrl+C in a terminal does (the compose workers get it too);
+    SIGKILL to the process alone, as ``kill -9 PID`` does: its compose workers must then end by
+    themselves, and ``communicate`` waits for them, since they hold the child's stdout.
+    """
     child: subprocess.Popen | None = None
     accept = smtp.handler.handle_DATA
+    workers: list[int] = []
 
     async def handle_data_then_signal(server, session, envelope):  # noqa: ANN001 - aiosmtpd's hook
         reply = await accept(server, session, envelope)
         if len(smtp.messages) == at and child is not None:
-            os.kill(child.pid, sig)
+            workers.extend(_children(child.pid))
+            if sig == signal.SIGINT:
+                os.killpg(child.pid, sig)
+            else:
+                os.kill(child.pid, sig)
         return reply
 
     smtp.handler.handle_DATA = handle_data_then_signal
     try:
         child = subprocess.Popen([*ODNOS, *BULK], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+                                 text=True, start_new_session=True)
         out, err = child.communicate(timeout=600)
     finally:
         smtp.handler.handle_DATA = accept
+    assert len(workers) >= 2, workers  # the batch was composed in worker processes
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in workers if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"compose workers {alive} outlived the send"
     return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(n) for n in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_kill_9_mid_send_then_rerun_mails_each_once_but_the_pending_and_not_the_newcomers(
@@ -283,6 +311,7 @@ def test_ctrl_c_stops_between_messages_with_nothing_pending_and_the_rerun_comple
         env, mailable, never = _bulk(clickhouse_server, tmp_path, "send_ctrl_c", smtp, due, 5)
         stopped = _run_until(smtp, env, stop_at, signal.SIGINT)
         assert stopped.returncode == 130, stopped.stderr
+        assert "Traceback" not in stopped.stderr  # nor from the compose workers, which ignore it
         lines = stopped.stdout.splitlines()
         campaign = int(lines[-1])
         assert any(line.startswith("stopped: interrupted") for line in lines)

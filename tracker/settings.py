@@ -199,6 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mail_from", "", "From address of the mail odnos sends, e.g. `Shop <news@shop.example.com>`; "
             "its domain names the Message-IDs, and it is the `mailto:` of `List-Unsubscribe` (subject "
             "`unsubscribe <token>`). Required to send.", _address),
+    Setting("mail_workers", 0, "Processes that compose the messages of a large send (200 or more) in "
+            "parallel; 0: one per CPU core; 1: compose in the sending process.", _int(0, 64)),
     Setting("rules_interval", 60, "Seconds between two evaluations of the enabled mailing rules by the "
             "scheduler (the autoresponder answers within about this long).", _int(1, 3600)),
     Setting("landing_alert_seconds", 60, "The dashboard warns when an event has waited this many seconds to "

@@ -217,6 +217,7 @@ class TokenCodec:
                 "At least one non-empty secret key is needed to sign tokens "
                 "(set ODNOS_SECRET_KEYS=newkey,oldkey)."
             )
+        self.keys = tuple(keys)  # newest first, as given
         self._clock = clock
         self._max_age = {"click": max_age, "open": max_age, "unsubscribe": max_age}
         self._max_age["handoff"] = handoff_max_age

@@ -222,7 +222,7 @@ def _send(runtime: Runtime, campaign: Campaign, template: Template, report: Camp
         result = send_batch(runtime, owner, TRIGGER, template,
                             [found[row.contact_id] for row in page if row.contact_id in found],
                             smtp=sender, on_bounce=mark_bounced(runtime), site_id=campaign.site_id or "",
-                            stop=stop)
+                            stop=stop, send_size=report.to_mail - done)
         report.add(result)
         done += len(page)
         if progress is not None:

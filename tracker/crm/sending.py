@@ -11,7 +11,9 @@ Contacts go in claims of ``CLAIM`` (``tracker/control/models.py`` ``SendLedger``
    such rows too): it is claimed back with a conditional UPDATE, to ``pending``, or to ``skipped``
    when the contact may no longer be mailed.
 2. Each message is composed (message id ``<owner>.<ledger row id>``, so ``campaign_of`` gives the
-   owner) and handed to SMTP, one after the other.
+   owner) and handed to SMTP, one after the other. In a large batch the claim's messages are
+   composed in worker processes (``mailer/pool.py``), which only compose: rows, SMTP and events
+   stay here.
 3. When the claim's last message is answered, its outcomes are written in one transaction: ``sent``,
    ``failed`` (``permanent: ...``; a hard bounce is reported through ``on_bounce`` and in the result,
    for the contacts module to record), ``failed`` with ``deferred: ...``, or ``pending`` with
@@ -36,6 +38,7 @@ mails both.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -52,9 +55,10 @@ from tracker.control.db import ControlPlane
 from tracker.control.models import SendLedger, SendStatus, Template, utcnow
 from tracker.crm.consent import why_not_mailable_all
 from tracker.crm.contacts import set_status
-from tracker.crm.mailer.compose import ComposedMessage, Composer
+from tracker.crm.mailer.compose import Composer, WireMessage
 from tracker.crm.mailer.message import sender_address
-from tracker.crm.mailer.render import TemplateError
+from tracker.crm.mailer.pool import shared_pool, usable
+from tracker.crm.mailer.render import CompiledTemplate, TemplateError
 from tracker.crm.mailer.smtp import Delivery, Outcome, SmtpSender
 from tracker.crm.model import Contact
 from tracker.crm.templates import compile_saved
@@ -139,7 +143,7 @@ def mark_bounced(runtime: Runtime) -> Callable[[Contact, Delivery], None]:
 def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Template,
                contacts: Iterable[Contact], *, smtp: SmtpSender | None = None,
                on_bounce: Callable[[Contact, Delivery], None] | None = None, site_id: str = "",
-               list_id: str = "", stop: threading.Event | None = None) -> BatchResult:
+               list_id: str = "", stop: threading.Event | None = None, send_size: int = 0) -> BatchResult:
     """Mail ``template`` to each of ``contacts`` at most once for (``owner``, ``trigger_key``).
 
     ``smtp`` defaults to a sender on ``ODNOS_SMTP_URL`` (closed at the end; one passed in is left
@@ -148,9 +152,12 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
     list the unsubscribe link leaves ('' = everything). A template that cannot be compiled raises
     ``TemplateError`` before anything is written or sent. ``stop``, once set (a command's Ctrl+C
     handler sets it), ends the batch between two messages as a ``KeyboardInterrupt`` would.
+    ``send_size`` is how many messages are left of the send this batch is a part of (a campaign is
+    sent a chunk at a time): a large send is composed in worker processes, even in small batches.
 
     While one message is on the wire the next is composed (a sending thread, ``PIPELINE`` messages
-    ahead at most): each still has its own committed ``pending`` row before it is handed over.
+    ahead at most; in ``ODNOS_MAIL_WORKERS`` processes when the batch is large): each still has its
+    own committed ``pending`` row before it is handed over.
     """
     compiled = compile_saved(template)
     settings = runtime.settings
@@ -168,6 +175,8 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
                              sender_address(settings.mail_from), on_bounce, stop,
                              {"template": str(template.id), "trigger": trigger_key},
                              {"campaign_id": owner.prefix, "site_id": site_id})
+    workers = settings.mail_workers or os.cpu_count() or 1
+    pool = shared_pool(workers) if usable(compiled, max(len(people), send_size), workers) else None
     delivering.start()
     claimed: list[tuple[int, Contact]] = []  # this claim's rows not yet handed over
     reached = 0  # people[:reached] were claimed
@@ -187,14 +196,17 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
                     result.already.append(contact.contact_id)
                 else:
                     claimed.append((got, contact))
+            # In workers the whole claim is composed at once; here, one message at a time
+            composing = pool.compose(composer, compiled, [(c, f"{owner.prefix}.{r}") for r, c in claimed]) \
+                if pool is not None else None
             while claimed:
                 if stop.is_set():
                     raise KeyboardInterrupt
                 row_id, contact = claimed[0]
-                try:
-                    composed: _Composed = composer.compose(compiled, contact, f"{owner.prefix}.{row_id}")
-                except TemplateError as exc:
-                    composed = exc
+                if composing is not None:
+                    composed: _Composed = next(composing)
+                else:
+                    composed = _compose_here(composer, compiled, contact, f"{owner.prefix}.{row_id}")
                 claimed.pop(0)  # before it is queued: a row interrupted in between stays pending (safe)
                 delivering.hand_over(row_id, contact, composed)
             delivering.end_claim()
@@ -214,7 +226,15 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
 
 
 _END_CLAIM = object()  # queued after a claim's last message: write the claim's outcomes
-_Composed = ComposedMessage | TemplateError | None  # None: claimed but not composed (interrupted)
+_Composed = WireMessage | TemplateError | None  # None: claimed but not composed (interrupted)
+
+
+def _compose_here(composer: Composer, compiled: CompiledTemplate, contact: Contact,
+                  message_id: str) -> WireMessage | TemplateError:
+    try:
+        return composer.compose(compiled, contact, message_id).wire()
+    except TemplateError as exc:
+        return exc
 
 
 class _Delivering(threading.Thread):
@@ -302,8 +322,8 @@ class _Delivering(threading.Thread):
             self._outcome(row_id, SendStatus.failed, DEFERRED + self.result.stopped)
             self.result.deferred[cid] = self.result.stopped
             return
-        delivery = self.smtp.send(composed.email, sender=self.envelope_from, recipient=contact.email)
-        self._record(row_id, contact, delivery, composed.email["Message-ID"])
+        delivery = self.smtp.send(composed.data, sender=self.envelope_from, recipient=contact.email)
+        self._record(row_id, contact, delivery, composed.message_id_header)
         if delivery.outcome is Outcome.sent:
             self.events.append(event_row("email_sent", time.time(), self.props, source="mailer",
                                          contact_id=cid, message_id=composed.message_id, **self.fields))

@@ -9,17 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from tracker.crm.mailer.helpers import Recommender, context, survey_helper
 from tracker.crm.mailer.links import TrackedLink
-from tracker.crm.mailer.message import build_message
+from tracker.crm.mailer.message import build_message, wire_bytes
 from tracker.crm.mailer.render import CompiledTemplate
 from tracker.crm.mailer.text import html_to_text
 from tracker.crm.mailer.track import track_html
 from tracker.crm.model import Contact
-from tracker.runtime import Runtime
 from tracker.store.base import EventStore
 from tracker.tokens import SendTime, SentAt, TokenCodec
+
+if TYPE_CHECKING:
+    from tracker.runtime import Runtime
 
 UNSUBSCRIBE_TEXT = "Unsubscribe: {url}"
 
@@ -36,6 +39,18 @@ class ComposedMessage:
     links: list[TrackedLink]
     unsubscribe_url: str
     email: EmailMessage
+
+    def wire(self) -> WireMessage:
+        return WireMessage(self.message_id, self.email["Message-ID"], wire_bytes(self.email))
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    """A message as SMTP sends it, with the ids its ledger row and ``email_sent`` event record."""
+
+    message_id: str
+    message_id_header: str
+    data: bytes  # the whole message, CRLF line ends
 
 
 class Composer:

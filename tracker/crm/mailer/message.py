@@ -64,6 +64,11 @@ def build_message(*, sender: str, to_email: str, to_name: str, subject: str, htm
     return msg
 
 
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The message as SMTP sends it: its policy's headers and encodings, CRLF line ends."""
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
 def _set_own(msg: EmailMessage, name: str, value: str) -> None:
     """Set a header odnos makes itself. One on a single line of printable ASCII is stored as it is:
     parsing it, as ``msg[name] = value`` does, costs more than the rest of the message's headers

@@ -31,6 +31,7 @@ from email.message import EmailMessage
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
+from tracker.crm.mailer.message import wire_bytes
 from tracker.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class SmtpSender:
     def send(self, message: EmailMessage | bytes, *, sender: str, recipient: str) -> Delivery:
         """Deliver one message to one recipient; never raises for what the server says or does."""
         if not isinstance(message, bytes):
-            message = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+            message = wire_bytes(message)
         data = _dot_stuffed(message)
         last = _Retry(0, "not attempted")
         for attempt in range(1, self.attempts + 1):

@@ -172,7 +172,7 @@ def _run_rule(runtime: Runtime, rule: Rule, report: RuleReport, now: datetime, c
                 _beat(heartbeat)
                 result = send_batch(runtime, Owner.rule(rule.id), key, template,
                                     contacts[start:start + CHUNK], smtp=connection.sender(),
-                                    on_bounce=mark_bounced(runtime))
+                                    on_bounce=mark_bounced(runtime), send_size=len(contacts) - start)
                 _add(report, result)
                 if result.stopped:
                     raise _Stop(result.stopped)
