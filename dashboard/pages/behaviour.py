@@ -14,6 +14,7 @@ parameters; without ``goals`` the page shows the site's top custom events as goa
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,7 +22,7 @@ import dash_mantine_components as dmc
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import access, components, figures
-from dashboard.data import reader, view_of
+from dashboard.data import ask_all, reader, view_of
 from dashboard.format import number
 from dashboard.view import View
 from tracker.errors import OdnosError
@@ -83,8 +84,12 @@ def goal_label(goal: Goal) -> str:
 def default_goals(store: EventStore, site_id: str, period: Period,
                   filters: Filters = NO_FILTERS) -> list[Goal]:
     """The goals of a view whose URL names none: the site's top custom events in ``period``."""
-    rows = custom_events(store, site_id, period, filters, limit=DEFAULT_GOALS)
-    return [Goal("event", row.name) for row in rows if row.name]
+    return top_event_goals(custom_events(store, site_id, period, filters, limit=DEFAULT_GOALS))
+
+
+def top_event_goals(rows: list) -> list[Goal]:
+    """``default_goals`` from ``custom_events`` rows already asked for (most visitors first)."""
+    return [Goal("event", row.name) for row in rows[:DEFAULT_GOALS] if row.name]
 
 
 def _window(text: str | None) -> int:
@@ -102,20 +107,21 @@ def layout(query: dict[str, str]) -> Any:
         view, known = view_of(query)
         store = reader()
         site, period, filters = view.site_id, view.period, view.filters
-        bots = bots_excluded(store, site, period, filters)
-        tables = {
-            "entry": entry_pages(store, site, period, filters),
-            "exit": exit_pages(store, site, period, filters),
-            "sources": sources(store, site, period, filters),
-            "referrers": sources(store, site, period, filters, dimension="referrer_domain"),
-            **{dim: utm(store, site, period, filters, dimension=dim)
+        tables = ask_all({
+            "bots": lambda: bots_excluded(store, site, period, filters),
+            "entry": lambda: entry_pages(store, site, period, filters),
+            "exit": lambda: exit_pages(store, site, period, filters),
+            "sources": lambda: sources(store, site, period, filters),
+            "referrers": lambda: sources(store, site, period, filters, dimension="referrer_domain"),
+            **{dim: partial(utm, store, site, period, filters, dimension=dim)
                for dim in ("utm_source", "utm_medium", "utm_campaign")},
-            "countries": countries(store, site, period, filters, limit=250),
-            **{dim: devices(store, site, period, filters, dimension=dim)
+            "countries": lambda: countries(store, site, period, filters, limit=250),
+            **{dim: partial(devices, store, site, period, filters, dimension=dim)
                for dim in ("device", "browser", "os")},
-            "events": custom_events(store, site, period, filters),
-        }
-        cohorts = retention(store, site, period, filters)
+            "events": lambda: custom_events(store, site, period, filters),
+            "cohorts": lambda: retention(store, site, period, filters),
+        })
+        bots, cohorts = tables["bots"], tables["cohorts"]
     except OdnosError as exc:
         return components.problem(exc)
     return dmc.Stack([
@@ -228,8 +234,7 @@ def _goals(view: View, query: dict[str, str], events: list) -> Any:
     text = query.get("goals", "")
     note = "" if text else "Your top custom events; add pages (page:/signup) or events (event:x) and apply."
     try:
-        targets = (parse_goals(text) if text else
-                   default_goals(reader(), view.site_id, view.period, view.filters))
+        targets = parse_goals(text) if text else top_event_goals(events)
         rows = goals(reader(), view.site_id, view.period, targets, view.filters) if targets else []
         result: Any = components.table("goals", [
             {"goal": goal_label(row.goal), "visitors": row.visitors, "conversions": row.conversions,

@@ -14,7 +14,7 @@ import dash_mantine_components as dmc
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import access, components, figures
-from dashboard.data import reader, view_of
+from dashboard.data import ask_all, reader, view_of
 from dashboard.format import duration, number, percent
 from tracker.errors import OdnosError
 from tracker.queries.site.countries import countries
@@ -43,16 +43,22 @@ def layout(query: dict[str, str]) -> Any:
     try:
         view, known = view_of(query)
         store = reader()
-        kpis = overview_kpis(store, view.site_id, view.period, view.filters)
         metric = "visitors"
-        pages = top_pages(store, view.site_id, view.period, view.filters)
-        by_source = sources(store, view.site_id, view.period, view.filters)
-        by_country = countries(store, view.site_id, view.period, view.filters)  # all of them, for the map
-        by_device = devices(store, view.site_id, view.period, view.filters)
-        by_browser = devices(store, view.site_id, view.period, view.filters, dimension="browser")
-        by_os = devices(store, view.site_id, view.period, view.filters, dimension="os")
+        site, period, filters = view.site_id, view.period, view.filters
+        answers = ask_all({
+            "kpis": lambda: overview_kpis(store, site, period, filters),
+            "series": lambda: timeseries(store, site, period, filters, metric),
+            "pages": lambda: top_pages(store, site, period, filters),
+            "sources": lambda: sources(store, site, period, filters),
+            "countries": lambda: countries(store, site, period, filters),  # all of them, for the map
+            "device": lambda: devices(store, site, period, filters),
+            "browser": lambda: devices(store, site, period, filters, dimension="browser"),
+            "os": lambda: devices(store, site, period, filters, dimension="os"),
+        })
     except OdnosError as exc:
         return components.problem(exc)
+    kpis, pages, by_source, by_country = (answers[k] for k in ("kpis", "pages", "sources", "countries"))
+    by_device, by_browser, by_os = (answers[k] for k in ("device", "browser", "os"))
     cards = [html.Div(components.kpi_card(k.name, KPIS[k.name][0], KPIS[k.name][1](k.value), k.change,
                                           lower_is_better=KPIS[k.name][2], points=KPIS[k.name][3]),
                       id={"type": "kpi-pick", "metric": k.name}, n_clicks=0, className="kpi-pick")
@@ -63,7 +69,7 @@ def layout(query: dict[str, str]) -> Any:
         components.filter_bar(view, known),
         dmc.SimpleGrid(cards, cols={"base": 2, "sm": 3, "lg": 6}, spacing="sm"),
         dmc.Paper([html.Div(KPIS[metric][0], className="panel-title", id="overview-metric-title"),
-                   dcc.Graph(id="overview-series", figure=_series(view, metric),
+                   dcc.Graph(id="overview-series", figure=_series_figure(answers["series"], metric),
                              config={"displayModeBar": False, "responsive": True})],
                   p="md", withBorder=True),
         dmc.Grid([
@@ -100,7 +106,10 @@ def _breakdown(name: str, rows: list, dim: str, header: str) -> Any:
 
 
 def _series(view: Any, metric: str) -> Any:
-    series = timeseries(reader(), view.site_id, view.period, view.filters, metric)
+    return _series_figure(timeseries(reader(), view.site_id, view.period, view.filters, metric), metric)
+
+
+def _series_figure(series: Any, metric: str) -> Any:
     return figures.timeseries([p.start for p in series.points], [p.value for p in series.points],
                               [p.value for p in series.previous], KPIS[metric][0])
 
