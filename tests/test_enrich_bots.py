@@ -219,7 +219,7 @@ def test_patterns_the_rust_engine_rejects_still_match():
 
 def test_ua_library():
     """ua-parser's Spider family catches what the list and the markers do not, and wins over the rules."""
-    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 OdnosTestCrawler/1.0 Safari/537.36"
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 OdnosTestRobot/1.0 Safari/537.36"
     assert reason_for(ua, "Other") == ""
     assert reason_for(ua, "Spider") == BotReason.UA_LIBRARY
     assert parse_device(ua).bot_reason == BotReason.UA_LIBRARY
@@ -232,6 +232,14 @@ def test_ua_library():
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 Quux Monitor",
      BotReason.SELF_DECLARED),
     ("Quux Fetcher/2.0", BotReason.SELF_DECLARED),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 "
+     "QuuxObservatory/1.0", BotReason.SELF_DECLARED),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 QuuxAgent",
+     BotReason.SELF_DECLARED),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8; Quux-Google/1.0) AppleWebKit/537.36 Chrome/120.0 Mobile "
+     "Safari/537.36", BotReason.SELF_DECLARED),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google Page Renderer) "
+     "Chrome/120.0 Safari/537.36", BotReason.SELF_DECLARED),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 (+quux.example.io)",
      BotReason.CONTACT),
     ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36 ops@quux-labs.net",

@@ -105,7 +105,7 @@ _SELF_NAMES = (
     "uptime", r"fetch(?:er|ing)?", "validator", r"analy[sz]er", "probe", "harvester", "indexer", "archiver",
     "sitemap", "preview", "lookup", "audit", "survey", r"research\w*", "extractor", "finder",
     "screenshot", r"health ?check\w*", "linkchecker", "recon", "pinger", "ping", "tester", "benchmark",
-    "parser", "aggregator",
+    "parser", "aggregator", "observatory", r"prospect\w*",
 )
 _ENDS = r"(?:\b|_|\d)"
 
@@ -130,6 +130,16 @@ _OWN_ENTRIES: list[dict] = [
 _SHAPE_ENTRIES: list[dict] = [
     {"pattern": rf"(?i)(?:\b|_)(?:{'|'.join(_SELF_NAMES)}){_ENDS}|(?:\b|_)bots?(?:[/;),:+-]|$)",
      "tags": ["self-declared"]},
+    {  # the same names closing a CamelCase product token ("CloudflareObservatory/1.0", "AcmeAgent")
+        "pattern": r"[a-z](?:Bot|Crawler|Spider|Scanner|Checker|Monitor|Fetcher|Observatory|Prospecting|Agent)"
+        r"(?:[A-Z]\w*)?(?:/|\s|$)",
+        "tags": ["self-declared"],
+    },
+    {  # Google's fetchers name themselves X-Google or Google-X (AdsBot-Google, Google-InspectionTool),
+        # or in words (Google Search Console); people's Google apps are GSA/ and GoogleApp, no dash
+        "pattern": r"\b\w+-Google\b|\bGoogle-[A-Z]\w*|\bGoogle (?:Search Console|Web Preview|Page Renderer)",
+        "tags": ["self-declared"],
+    },
     {  # a URL, a bare domain of a common TLD, or an email address (also written "x at y dot com")
         "pattern": r"(?i)https?:/|\bwww\.\w|[\w.+-]@[a-z][\w-]*\.[a-z]|\bmailto\b|\w \bat\b [\w-]+ \bdot\b"
         r"|(?:^|[\s(;+])[a-z0-9][\w-]{2,}(?:\.[\w-]+)*\.(?:com|net|org|io|ai|co|app|dev|info|cloud|tech|xyz|site|ru|de|fr|eu|uk"
