@@ -131,8 +131,8 @@ _SHAPE_ENTRIES: list[dict] = [
     {"pattern": rf"(?i)(?:\b|_)(?:{'|'.join(_SELF_NAMES)}){_ENDS}|(?:\b|_)bots?(?:[/;),:+-]|$)",
      "tags": ["self-declared"]},
     {  # the same names closing a CamelCase product token ("CloudflareObservatory/1.0", "AcmeAgent")
-        "pattern": r"[a-z](?:Bot|Crawler|Spider|Scanner|Checker|Monitor|Fetcher|Observatory|Prospecting|Agent)"
-        r"(?:[A-Z]\w*)?(?:/|\s|$)",
+        "pattern": r"[a-z](?:Bot|Crawler|Spider|Scanner|Checker|Monitor|Fetcher|Observatory|Prospecting"
+        r"|Agent)(?:[A-Z]\w*)?(?:/|\s|$)",
         "tags": ["self-declared"],
     },
     {  # Google's fetchers name themselves X-Google or Google-X (AdsBot-Google, Google-InspectionTool),

@@ -37,7 +37,10 @@ _DIRECT = "SELECT contact_id AS cid FROM events WHERE contact_id != '' AND {wher
 # ClickHouse (not on 18.16), and the counts need every row. Visitors are joined on a 64-bit hash
 # of (site, visitor): a hash table of integers is cheaper to build and probe than one of string
 # pairs (a collision, about one in 10^13 per pair at a million links, would give one visitor's
-# events to another's contact). One pass over the events, whatever the mix of both kinds.
+# events to another's contact). The join is built only from the links of visitors whose matching
+# events carry no contact id of their own (the only rows that use it): built from every link it
+# cost twice the events it served (a signup condition at 1 M contacts and 10 M events: 0.43 s,
+# against 0.20 s so, the second pass over the events included).
 _ATTRIBUTED = """
     SELECT cid FROM (
         SELECT if(contact_id != '', contact_id, linked) AS cid
@@ -45,7 +48,10 @@ _ATTRIBUTED = """
               WHERE {where}) AS ev
         ANY LEFT JOIN (
             SELECT cityHash64(site_id, visitor_id) AS visitor_key, argMax(contact_id, ts) AS linked
-            FROM identities GROUP BY visitor_key
+            FROM identities
+            WHERE cityHash64(site_id, visitor_id) IN (
+                SELECT cityHash64(site_id, visitor_id) FROM {source} WHERE contact_id = '' AND ({where}))
+            GROUP BY visitor_key
         ) AS li USING (visitor_key)
     ) WHERE cid != ''
 """
