@@ -75,7 +75,7 @@ class ComposePool:
         A template that fails for a contact yields its ``TemplateError``; a worker that died raises
         ``BrokenProcessPool`` (the next call starts new workers).
         """
-        share = -(-len(items) // self.workers)  # ceil: one job per worker
+        share = max(1, -(-len(items) // self.workers))  # ceil: one job per worker (none for no items)
         futures = [self._submit(_Job(composer.codec.keys, composer.base_url, composer.sender,
                                      composer.list_id, (template.subject_source, template.html_source,
                                                         template.text_source),
