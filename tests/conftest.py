@@ -1,3 +1,4 @@
 """Shared fixtures: real ClickHouse (server and chDB); more are registered from tests/fixtures."""
 
-pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.clickhouse", "tests.fixtures.postgres"]
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.clickhouse", "tests.fixtures.cluster",
+                  "tests.fixtures.postgres"]

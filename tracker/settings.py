@@ -152,6 +152,13 @@ def _yes_no(value: Any) -> bool:
     return text in {"true", "1", "yes"}
 
 
+def _cluster(value: Any) -> str:
+    name = str(value).strip()
+    if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError("must be the name of a cluster in remote_servers: letters, digits, underscores")
+    return name
+
+
 def _level(value: Any) -> str:
     level = str(value).strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -169,6 +176,11 @@ SETTINGS: tuple[Setting, ...] = (
             "native port and HTTPS (8443 unless `?http_port=N`), verified against public CAs or "
             "`?ca_certs=/path/ca.pem`; `?verify=0` skips verification.",
             _url("clickhouse", "clickhouses")),
+    Setting("clickhouse_cluster", "", "Unset: one ClickHouse server. A cluster name from the servers' "
+            "`remote_servers` (e.g. `odnos`): migrations make local tables on every node of it and "
+            "`Distributed` tables over them (events sharded by visitor, contacts by contact), "
+            "`Replicated` when the servers have ZooKeeper. ODNOS_CLICKHOUSE_URL names any one node.",
+            _cluster),
     Setting("database_url", "", "Unset: SQLite under the data folder. `postgresql://user:pass@host/db` "
             "in production. Holds users, sites, API keys, campaigns, segments, rules, the send ledger.",
             _url("sqlite", "postgresql")),
@@ -238,6 +250,7 @@ class ClickHouseTarget:
     secure: bool = False  # TLS on both ports: the secure native port and HTTPS
     ca_certs: str = ""  # PEM file of the CA that signed the server's certificate; "" = public CAs
     verify: bool = True  # False only when the URL says verify=0
+    cluster: str = ""  # ODNOS_CLICKHOUSE_CLUSTER: a cluster of the servers' remote_servers, or ""
 
 
 class Settings:
@@ -267,6 +280,10 @@ class Settings:
     @property
     def clickhouse(self) -> ClickHouseTarget:
         if not self.clickhouse_url:
+            if self.clickhouse_cluster:
+                raise ConfigError("ODNOS_CLICKHOUSE_CLUSTER needs ClickHouse servers: set "
+                                  "ODNOS_CLICKHOUSE_URL to one node of the cluster (the embedded "
+                                  "store is one process)")
             return ClickHouseTarget(embedded=True, database="odnos", path=self.data_path / "clickhouse")
         parts = urlsplit(self.clickhouse_url)
         query = dict(parse_qsl(parts.query))
@@ -302,7 +319,7 @@ class Settings:
                                 user=unquote(parts.username or "default"),
                                 password=unquote(parts.password or ""), secure=secure,
                                 ca_certs=str(Path(ca_certs).expanduser().resolve()) if ca_certs else "",
-                                verify=verify)
+                                verify=verify, cluster=self.clickhouse_cluster)
 
     @property
     def sqlalchemy_url(self) -> str:

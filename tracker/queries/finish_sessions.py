@@ -57,7 +57,9 @@ def finish_day(store: EventStore, day: date) -> None:
     """Rewrite the finished sessions of ``day`` (every site)."""
     started = store.query("SELECT toUInt32(now())", name="server clock").scalar()
     store.insert("rollup_sessions_final_days", [{"day": day.isoformat(), "started": started, "done": 0}])
-    store.command("ALTER TABLE rollup_sessions_final DROP PARTITION %(day)s", {"day": day})
+    for node in store.nodes():  # one shard's part of the day on each node of a cluster
+        node.command(f"ALTER TABLE {store.local('rollup_sessions_final')} DROP PARTITION %(day)s",
+                     {"day": day})
     rows = session_rows(_OUTPUTS, NO_FILTERS, all_sites=True)
     store.command(f"INSERT INTO rollup_sessions_final ({', '.join(_NAMES)}) SELECT {_SELECT} FROM ({rows})",  # noqa: S608 - our SQL fragments only; values are bound parameters
                   Period.days(day, day).params())

@@ -80,6 +80,12 @@ class EventStore(abc.ABC):
 
     kind: str
     database: str
+    cluster: str = ""  # ODNOS_CLICKHOUSE_CLUSTER on a server; "" on one server and on chDB
+
+    @property
+    def label(self) -> str:
+        """Which store this is, for messages."""
+        return self.database
 
     @abc.abstractmethod
     def query(self, sql: str, params: Mapping[str, Any] | None = None, *, name: str = "") -> Result:
@@ -110,6 +116,15 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def ensure_database(self) -> None:
         """Create the database named in the URL when it is missing."""
+
+    def nodes(self) -> list[EventStore]:
+        """One store per server that holds tables (every node of a cluster), for what ClickHouse does
+        per table and not through ``Distributed`` tables: DDL, dropping partitions, mutations."""
+        return [self]
+
+    def local(self, table: str) -> str:
+        """The name ``table`` has on each of ``nodes()``: its node-local table on a cluster."""
+        return table
 
     def announce_holder(self, holder: str) -> None:  # noqa: B027 - optional hook, a no-op for servers
         """Say which process holds the store, for the message another process gets (embedded only)."""

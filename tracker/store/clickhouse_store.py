@@ -19,6 +19,7 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from clickhouse_driver import errors as ch_errors
 
 from tracker.errors import ConfigError, QueryError, StoreUnavailable
 from tracker.settings import ClickHouseTarget
+from tracker.store import cluster
 from tracker.store.base import EventStore, Result, rejection
 from tracker.store.sql import render
 
@@ -72,27 +74,41 @@ class ClickHouseStore(EventStore):
     def __init__(self, target: ClickHouseTarget, *, readonly: bool = False) -> None:
         self.database = target.database
         self.readonly = readonly
+        self.cluster = target.cluster
         self._target = target
         self._local = threading.local()
         credentials = base64.b64encode(f"{target.user}:{target.password}".encode()).decode()
         self._http_headers = {"Authorization": f"Basic {credentials}",
                               "Content-Type": "application/x-ndjson"}
         self._tls = _tls_context(target) if target.secure else None
+        self._settings: dict[str, Any] = {"readonly": 2} if readonly else {}
+        self._insert_options = ""
+        self._nodes: list[EventStore] | None = None
+        if target.cluster:
+            self._in_cluster()
+
+    def _in_cluster(self) -> None:
+        """Send the cluster's settings with every statement (see ``tracker.store.cluster``)."""
+        self._settings.update(cluster.SETTINGS)
+        self._insert_options = "".join(f"&{k}={v}" for k, v in cluster.SETTINGS.items())
 
     def _client(self, database: str | None = None) -> Client:
         client = getattr(self._local, "client", None)
         if client is None or database is not None:
-            settings = {"readonly": 2} if self.readonly else {}
             client = Client(host=self._target.host, port=self._target.port, user=self._target.user,
                             password=self._target.password,
                             database=self.database if database is None else database,
                             connect_timeout=CONNECT_TIMEOUT, send_receive_timeout=INSERT_TIMEOUT,
-                            settings=settings,
+                            settings=self._settings,
                             secure=self._target.secure, verify=self._target.verify,
                             ca_certs=self._target.ca_certs or None)
             if database is None:
                 self._local.client = client
         return client
+
+    @property
+    def label(self) -> str:
+        return f"{self.database} on {self._where()}"
 
     def _where(self) -> str:
         return f"{self._target.host}:{self._target.port}"
@@ -169,7 +185,8 @@ class ClickHouseStore(EventStore):
             if conn.sock is None:  # connect (and the TLS handshake) within the native client's timeout
                 conn.connect()
                 conn.sock.settimeout(INSERT_TIMEOUT)
-            conn.request("POST", f"/?query={query}", body=data, headers=self._http_headers)
+            conn.request("POST", f"/?query={query}{self._insert_options}", body=data,
+                         headers=self._http_headers)
             response = conn.getresponse()
             answer = response.read()
             self._local.http_used = time.monotonic()
@@ -187,6 +204,28 @@ class ClickHouseStore(EventStore):
     def ping(self) -> None:
         self._execute("SELECT 1", name="ping")
 
+    def nodes(self) -> list[EventStore]:
+        """Every node of ``ODNOS_CLICKHOUSE_CLUSTER`` as this server's ``system.clusters`` lists it."""
+        if not self._target.cluster:
+            return [self]
+        if self._nodes is None:
+            client = self._client(database="default")  # the database may not exist yet
+            try:
+                rows, _ = self._execute(render(cluster.NODES_SQL, {"cluster": self.cluster}),
+                                        name="cluster nodes", client=client)
+            finally:
+                client.disconnect()
+            self._nodes = []
+            for node in cluster.nodes(self.cluster, rows):
+                store = ClickHouseStore(replace(self._target, host=node.host, port=node.port, cluster=""),
+                                        readonly=self.readonly)
+                store._in_cluster()  # a statement there may still reach the Distributed tables
+                self._nodes.append(store)
+        return self._nodes
+
+    def local(self, table: str) -> str:
+        return table + cluster.LOCAL_SUFFIX if self._target.cluster else table
+
     def ensure_database(self) -> None:
         client = self._client(database="default")
         try:
@@ -196,6 +235,8 @@ class ClickHouseStore(EventStore):
             client.disconnect()
 
     def close(self) -> None:
+        for node in self._nodes or ():
+            node.close()
         client = getattr(self._local, "client", None)
         if client is not None:
             client.disconnect()

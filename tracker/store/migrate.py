@@ -14,11 +14,11 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 
 from tracker.errors import OdnosError, QueryError
 from tracker.store.base import EventStore
+from tracker.store.cluster import Layout, created_tables, has_zookeeper
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +76,70 @@ def applied(store: EventStore) -> dict[str, str]:
 
 
 def migrate(store: EventStore) -> list[str]:
-    """Create the database if missing, apply pending migrations, return the names applied."""
-    store.ensure_database()
-    store.command(_LEDGER)
-    done = applied(store)
+    """Create the database where missing and apply pending migrations on every node; return their names.
+
+    On a cluster each node keeps its own ledger, and a migration runs node by node in the form
+    ``tracker.store.cluster`` gives it; a node that is behind (new, or down during the last run) is
+    brought up to the others. Nodes that disagree (one applied a file the others applied with another
+    checksum) are refused before anything runs.
+    """
+    nodes = store.nodes()
+    ledgers = []
+    for node in nodes:
+        node.ensure_database()
+        node.command(_LEDGER)
+        ledgers.append(applied(node))
+    migrations = available()
+    _check_ledgers(store, nodes, ledgers, migrations)
+    layout = cluster_layout(store, migrations) if store.cluster else None
     ran = []
-    for migration in available():
+    for migration in migrations:
         label = f"{migration.version}_{migration.name}"
-        if migration.version in done:
-            if done[migration.version] != migration.checksum:
-                raise OdnosError(f"migration {label}.sql changed after it was applied to "
-                                 f"{store.database}; add a new numbered file instead of editing it")
-            continue
-        for statement in migration.statements():
-            _apply(store, statement)
-        store.insert("schema_migrations", [{
-            "version": migration.version, "name": migration.name, "checksum": migration.checksum,
-            "applied_at": int(datetime.now(UTC).timestamp()),
-        }])
-        log.info("applied migration %s to %s", label, store.database)
-        ran.append(label)
+        first = True
+        for node, done in zip(nodes, ledgers, strict=True):
+            if migration.version in done:
+                continue
+            for statement in migration.statements():
+                for sql in layout.for_node(statement, first) if layout else [statement]:
+                    _apply(node, sql)
+            node.command(_RECORD, {"version": migration.version, "name": migration.name,
+                                   "checksum": migration.checksum})
+            log.info("applied migration %s to %s", label, node.label)
+            first = False
+        if not first:
+            ran.append(label)
     return ran
+
+
+_RECORD = """
+INSERT INTO schema_migrations (version, name, checksum, applied_at)
+SELECT %(version)s, %(name)s, %(checksum)s, now()
+"""
+
+
+def _check_ledgers(store: EventStore, nodes: list[EventStore], ledgers: list[dict[str, str]],
+                   migrations: list[Migration]) -> None:
+    """Refuse edited files and nodes that applied one version differently."""
+    shipped = {m.version: m for m in migrations}
+    seen: dict[str, tuple[str, EventStore]] = {}
+    for node, done in zip(nodes, ledgers, strict=True):
+        for version, checksum in sorted(done.items()):
+            migration = shipped.get(version)
+            if migration is not None and checksum != migration.checksum:
+                raise OdnosError(f"migration {version}_{migration.name}.sql changed after it was applied to "
+                                 f"{node.label}; add a new numbered file instead of editing it")
+            other = seen.setdefault(version, (checksum, node))
+            if other[0] != checksum:
+                raise OdnosError(f"the nodes of the cluster disagree: {other[1].label} and {node.label} "
+                                 f"applied migration {version} with different contents; restore one "
+                                 "version of it on every node before odnos uses the cluster")
+
+
+def cluster_layout(store: EventStore, migrations: list[Migration]) -> Layout:
+    """How ``migrations`` become statements on the nodes of ``store``'s cluster."""
+    statements = [s for m in migrations for s in m.statements()]
+    return Layout(cluster=store.cluster, database=store.database,
+                  replicated=has_zookeeper(store), tables=created_tables(statements))
 
 
 # 18.16 has no ADD COLUMN IF NOT EXISTS: a column another runner added first means the work is done.

@@ -4,8 +4,9 @@ ClickHouse 18.16 has no TTL, and deleting rows there is a heavy mutation; the ev
 every rollup are partitioned by month (or by day), so a month past the retention goes with one
 ``DROP PARTITION`` per table, on chDB and on the server alike. Which partitions exist comes from
 ``system.parts``: a partition id of 6 digits is a month (``toYYYYMM``), of 8 a day; the contacts,
-identities and other tables without a time partition (id ``all``) are never touched. The
-scheduler runs it daily (``tracker.scheduler``).
+identities and other tables without a time partition (id ``all``) are never touched. On a
+cluster each node drops its own local tables' partitions. The scheduler runs it daily
+(``tracker.scheduler``).
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ def drop_old_partitions(store: EventStore, months: int, today: date) -> list[Dro
         return []
     keep_from = first_kept_month(today, months)
     dropped = []
-    for table, partition_id in store.query(_PARTITIONS, name="retention partitions").rows:
-        if not (_TIME_PARTITION.fullmatch(partition_id) and _TABLE.fullmatch(table)):
-            continue
-        if int(partition_id[:6]) >= keep_from:
-            continue
-        # Both come from system.parts and are checked above: an identifier and a run of digits.
-        store.command(f"ALTER TABLE {table} DROP PARTITION ID '{partition_id}'")
-        dropped.append(Dropped(table, partition_id))
+    for node in store.nodes():  # every node of a cluster holds its shard's partitions
+        for table, partition_id in node.query(_PARTITIONS, name="retention partitions").rows:
+            if not (_TIME_PARTITION.fullmatch(partition_id) and _TABLE.fullmatch(table)):
+                continue
+            if int(partition_id[:6]) >= keep_from:
+                continue
+            # Both come from system.parts and are checked above: an identifier and a run of digits.
+            node.command(f"ALTER TABLE {table} DROP PARTITION ID '{partition_id}'")
+            dropped.append(Dropped(table, partition_id))
     if dropped:
         log.info("retention: dropped %d partitions older than %d (%d months kept) from %s",
                  len(dropped), keep_from, months, ", ".join(sorted({d.table for d in dropped})))

@@ -6,7 +6,8 @@ than losing a stranger's. The tables are found in ``system.columns`` rather than
 a table a later migration adds with a ``contact_id`` column is erased as well. ``ALTER TABLE ...
 DELETE`` is a mutation, asynchronous on the server (and on chDB, where it usually finishes at
 once); both engines report progress in ``system.mutations``, which is what the wait polls
-(``mutations_sync`` does not exist on 18.16).
+(``mutations_sync`` does not exist on 18.16). On a cluster the tables found are the ``Distributed``
+ones (counts read every shard) and the mutations run on each node's local table.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ SELECT table, groupArray(name) AS columns
 FROM system.columns
 WHERE database = currentDatabase() AND name IN ('contact_id', 'site_id', 'visitor_id')
   AND table IN (SELECT name FROM system.tables
-                WHERE database = currentDatabase() AND engine LIKE '%%MergeTree')
+                WHERE database = currentDatabase() AND engine LIKE %(engine)s)
 GROUP BY table
 HAVING has(columns, 'contact_id')
 ORDER BY table
@@ -63,7 +64,8 @@ def tied_rows(store: EventStore, contact_id: str) -> Tied:
         params[f"s{n}"], params[f"v{n}"] = site_id, tuple(sorted(visitors))
         visitor_terms.append(f"(site_id = %(s{n})s AND visitor_id IN %(v{n})s)")
     tables = {}
-    for table, columns in store.query(TABLES_SQL, name="erase: tables").rows:
+    engine = "Distributed" if store.cluster else "%MergeTree"
+    for table, columns in store.query(TABLES_SQL, {"engine": engine}, name="erase: tables").rows:
         if not _NAME.match(table):
             raise OdnosError(f"cannot erase from table {table!r}: unexpected characters in its name")
         terms = ["contact_id = %(contact_id)s"]
@@ -82,11 +84,13 @@ def count_tied(store: EventStore, tied: Tied) -> dict[str, int]:
 
 def delete_tied(store: EventStore, tied: Tied, *, timeout: float = 600.0) -> None:
     """Delete the rows and return once every mutation is done (OdnosError after ``timeout``)."""
+    nodes = store.nodes()
     for table, where in tied.tables.items():
-        store.command(f"ALTER TABLE `{table}` DELETE WHERE {where}", tied.params)
+        for node in nodes:
+            node.command(f"ALTER TABLE `{store.local(table)}` DELETE WHERE {where}", tied.params)
     deadline = time.monotonic() + timeout
-    for table in tied.tables:
-        while store.query(PENDING_SQL, {"table": table}, name="erase: mutations").scalar():
+    for table, node in ((table, node) for table in tied.tables for node in nodes):
+        while node.query(PENDING_SQL, {"table": store.local(table)}, name="erase: mutations").scalar():
             if time.monotonic() > deadline:
                 raise OdnosError(f"the deletion from {table} has not finished after {timeout:.0f} s; "
                                  "it goes on in ClickHouse (system.mutations): run the erase again later "
