@@ -5,7 +5,8 @@ collector, pixel, trap link), what the ledger and the event store say afterwards
 unsubscribe page's button and the RFC 8058 one-click POST both stop every later mail while a GET
 alone does not, survey answers, and every SMTP fault: refused connection (batch stops, the next
 run sends each contact once), 421 then accepted, 550 (failed, reported bounced, never retried), a
-connection lost after the final dot (left pending, never retried), templates refused at send time.
+connection lost after the final dot (left pending, never retried), templates refused at send time;
+a compose worker killed mid-batch (``ComposeWorkerDied``, the rest deferred, new workers next time).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import re
+import threading
 import time
 import uuid
 from email.message import EmailMessage
@@ -24,13 +26,14 @@ from sqlalchemy import select
 
 from tests.fixtures.clickhouse import free_port
 from tests.fixtures.collector import NEW_KEY, OLD_KEY, Collector, running_collector
+from tests.fixtures.processes import kill_a_compose_worker
 from tests.test_mailer_smtp import DROP, SmtpCapture
 from tracker.collect.pipeline import campaign_of
 from tracker.contacts import contact_id_for
 from tracker.control.consent import suppress
 from tracker.control.db import ControlPlane
 from tracker.control.models import Campaign, SendLedger, Template
-from tracker.crm.mailer.pool import SMALLEST_BATCH, shared_pool
+from tracker.crm.mailer.pool import SMALLEST_BATCH, WORKER_DIED, ComposeWorkerDied, shared_pool
 from tracker.crm.mailer.render import TemplateError
 from tracker.crm.mailer.smtp import SmtpSender
 from tracker.crm.model import Contact
@@ -444,3 +447,53 @@ def test_a_large_batch_composed_in_workers_sends_what_the_sending_process_would(
     assert len(shapes[2]) == size - CLAIM - len(failing)
     assert "NAME" in shapes[2][0] and "/c/TOKEN" in shapes[2][0]
     assert shapes[2] == shapes[1]
+
+
+def test_a_compose_worker_killed_mid_batch_defers_what_it_held_up_and_the_next_batch_has_new_workers(
+        env: Env) -> None:
+    size, kill_at = SMALLEST_BATCH + 10, 3 * CLAIM
+    template = env.template("<p>Hi {{ contact.first_name }}</p>")
+    runtime = dataclasses.replace(env.runtime, settings=load_settings(
+        {**env.overrides, "mail_workers": 2}, environ={}))
+    shared_pool(2).close()
+    before = {p.pid for p in multiprocessing.active_children()}
+    people = [person(f"K{n}") for n in range(size)]
+    campaign = env.campaign()
+    owner = Owner.campaign(campaign)
+    base = len(env.smtp.messages)
+    workers: list[int] = []
+
+    def kill_one() -> None:
+        while len(env.smtp.messages) - base < kill_at and not done.is_set():
+            time.sleep(0.01)
+        workers.extend(p.pid for p in multiprocessing.active_children() if p.pid not in before)
+        kill_a_compose_worker(workers, lambda: len(env.smtp.messages),
+                              lambda: sum(r.status == "pending" for r in env.ledger(campaign).values()),
+                              lambda: not done.is_set())
+
+    done = threading.Event()
+    killer = threading.Thread(target=kill_one, daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(ComposeWorkerDied) as died:
+            send_batch(runtime, owner, "once", template, people)
+    finally:
+        done.set()
+    killer.join(timeout=10)
+    assert len(workers) == 2
+    rows = env.ledger(campaign)
+    sent = [c.contact_id for c in people if c.contact_id in rows and rows[c.contact_id].status == "sent"]
+    deferred = [cid for cid, row in rows.items() if row.status == "failed"]
+    assert sorted(sent + deferred) == sorted(rows)  # none pending: nothing may have left unrecorded
+    assert all(rows[cid].error == "deferred: " + WORKER_DIED for cid in deferred)
+    assert kill_at <= len(sent) == len(env.smtp.messages) - base and len(deferred) >= 1
+    message = died.value.message
+    assert message.startswith(WORKER_DIED) and f"the {len(deferred)} messages it held up are" in message
+    assert "ODNOS_MAIL_WORKERS=1" in message and died.value.code == "compose_worker_died"
+
+    again = send_batch(runtime, owner, "once", template, people)
+    new = {p.pid for p in multiprocessing.active_children()} - before - set(workers)
+    assert len(new) == 2  # the pool started new workers, which composed the rest
+    assert again.sent == [c.contact_id for c in people if c.contact_id not in sent]
+    assert [len(env.received(p.email)) for p in people] == [1] * size
+    assert {row.status for row in env.ledger(campaign).values()} == {"sent"}

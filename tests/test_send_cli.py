@@ -6,8 +6,10 @@ with their reason; a second send of the same name mails nobody twice, and on a c
 sent only the contacts new to the audience; a `kill -9` mid-send then a rerun mails everyone once
 but the ledger's pending rows (at most ``MAX_PENDING``, counted from the ledger), and never the
 contacts who joined the audience after the first start; Ctrl+C stops between messages with no
-pending row, and the rerun completes it; every mistake is one ``odnos: error:`` line, exit 2,
-nothing written. The expected figures come from the contacts the tests make, not from the code.
+pending row, and the rerun completes it; a compose worker killed mid-send is one ``odnos: error:``
+line, exit 2, with nothing pending or lost, and the rerun completes it; every mistake is one
+``odnos: error:`` line, exit 2, nothing written. The expected figures come from the contacts the
+tests make, not from the code.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,7 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.collector import NEW_KEY
-from tests.fixtures.processes import ODNOS, odnos_env, run_odnos
+from tests.fixtures.processes import ODNOS, kill_a_compose_worker, odnos_env, run_odnos
 from tests.test_mailer_smtp import SmtpCapture
 from tests.test_rules_world import FROM
 from tracker.contacts import contact_id_for
@@ -328,3 +331,78 @@ def test_ctrl_c_stops_between_messages_with_nothing_pending_and_the_rerun_comple
     assert received == Counter(dict.fromkeys(mailable, 1))
     assert after == Counter({"sent": due, "skipped": len(never)})
     assert (campaign, "bulk", "sent", True) in _campaigns(env)
+
+
+def _compose_workers(pid: int) -> list[int]:
+    """The compose workers among ``pid``'s children (not multiprocessing's resource tracker)."""
+    workers = []
+    for child in _children(pid):
+        try:
+            if b"--multiprocessing-fork" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+        except FileNotFoundError:
+            pass
+    return workers
+
+
+def _run_killing_a_worker(smtp: SmtpCapture, env: dict[str, str], at: int) -> subprocess.CompletedProcess:
+    """`odnos send --tag bulk --name bulk` with one compose worker SIGKILLed once ``at`` messages arrived,
+    while the send waits for the messages it composes (``kill_a_compose_worker``)."""
+    child = subprocess.Popen([*ODNOS, *BULK], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    workers: list[int] = []
+
+    def kill_one() -> None:
+        while len(smtp.messages) < at and child.poll() is None:
+            time.sleep(0.01)
+        workers.extend(_compose_workers(child.pid))
+        [(campaign, *_)] = _campaigns(env)
+        kill_a_compose_worker(workers, lambda: len(smtp.messages),
+                              lambda: _statuses(env, campaign)["pending"], lambda: child.poll() is None)
+
+    killer = threading.Thread(target=kill_one, daemon=True)
+    killer.start()
+    out, err = child.communicate(timeout=600)
+    killer.join(timeout=10)
+    assert len(workers) >= 2, workers  # the batch was composed in worker processes
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in workers if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"compose workers {alive} outlived the send"
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def test_a_compose_worker_killed_mid_send_is_one_error_line_and_the_rerun_sends_the_rest(
+        clickhouse_server, tmp_path: Path) -> None:
+    due, kill_at = 400, 150
+    with SmtpCapture() as smtp:
+        env, mailable, never = _bulk(clickhouse_server, tmp_path, "send_worker_killed", smtp, due, 5)
+        broken = _run_killing_a_worker(smtp, env, kill_at)
+        [(campaign, _, status, _)] = _campaigns(env)
+        at_error = _ledger(env, campaign)
+        received_at_error = _received(smtp)
+        rerun = run_odnos(*BULK, env=env, timeout=600)
+        received = _received(smtp)
+        after = _statuses(env, campaign)
+
+    assert broken.returncode == 2, broken.stderr
+    assert "Traceback" not in broken.stderr and broken.stdout == ""
+    [line] = broken.stderr.splitlines()
+    assert line.startswith("odnos: error: a mail compose worker stopped"), line
+    assert "deferred" in line and "ODNOS_MAIL_WORKERS=1" in line
+    assert status == "sending"
+    # nothing lost: each received message is recorded sent, each other contact waits (deferred) for
+    # the next send, none is left "may have left"
+    statuses = Counter(status for status, _ in at_error.values())
+    assert kill_at <= statuses["sent"] == sum(received_at_error.values()) < due
+    assert {at_error[contact_id_for(e)][0] for e in mailable} == {"sent", "failed"}
+    assert {at_error[contact_id_for(e)][0] for e in never} <= {"skipped", "failed"}  # failed: not reached
+    assert all(error.startswith("deferred: ") for status, error in at_error.values() if status == "failed")
+    assert any("compose worker" in error for _, error in at_error.values())  # the claim it was composing
+    assert set(received_at_error.values()) == {1}
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming a send that did not finish" in rerun.stdout
+    assert f"sent {due - statuses['sent']:,}," in rerun.stdout
+    assert received == Counter(dict.fromkeys(mailable, 1))  # everyone once, nobody twice
+    assert after == Counter({"sent": due, "skipped": len(never)})

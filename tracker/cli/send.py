@@ -5,7 +5,8 @@ skipped grouped by why, failed, what is left), and the campaign id alone on the 
 0 when every contact of the audience was handled, 1 when sending stopped (the SMTP server gone or
 deferring: run the same command again), 130 after Ctrl+C (the same command continues); an
 unknown template, segment, tag or site is one ``odnos: error:`` line and exit 2, with nothing
-written.
+written. A compose worker that dies mid-send (killed, out of memory) is one ``odnos: error:`` line
+and exit 2 too: what was sent is recorded, the rest waits, and the same command continues.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ while the last messages of the one before are still being sent: a kill leaves at
 ``MAX_PENDING`` (two claims) such rows. Ctrl+C (``KeyboardInterrupt`` in the caller's thread, or the
 ``stop`` event a command's signal handler sets) stops between messages: the message on the wire is
 finished and recorded, the claimed ones that did not leave are marked deferred (the next run mails
-them), and the batch returns ``interrupted``.
+them), and the batch returns ``interrupted``. A compose worker that dies (killed, out of memory) stops
+the batch the same way, then raises ``ComposeWorkerDied`` (an ``OdnosError`` saying so, and how many
+messages it deferred).
 
 An ``email_sent`` event per sent message goes to the event store in chunks, so campaign reports
 have their denominators. When the SMTP server cannot be reached at all the batch stops; the
@@ -57,7 +59,7 @@ from tracker.crm.consent import why_not_mailable_all
 from tracker.crm.contacts import set_status
 from tracker.crm.mailer.compose import Composer, WireMessage
 from tracker.crm.mailer.message import sender_address
-from tracker.crm.mailer.pool import shared_pool, usable
+from tracker.crm.mailer.pool import ComposeWorkerDied, shared_pool, usable
 from tracker.crm.mailer.render import CompiledTemplate, TemplateError
 from tracker.crm.mailer.smtp import Delivery, Outcome, SmtpSender
 from tracker.crm.model import Contact
@@ -153,7 +155,8 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
     ``TemplateError`` before anything is written or sent. ``stop``, once set (a command's Ctrl+C
     handler sets it), ends the batch between two messages as a ``KeyboardInterrupt`` would.
     ``send_size`` is how many messages are left of the send this batch is a part of (a campaign is
-    sent a chunk at a time): a large send is composed in worker processes, even in small batches.
+    sent a chunk at a time): a large send is composed in worker processes, even in small batches. A
+    worker that dies stops the batch as Ctrl+C would, then raises ``ComposeWorkerDied``.
 
     While one message is on the wire the next is composed (a sending thread, ``PIPELINE`` messages
     ahead at most; in ``ODNOS_MAIL_WORKERS`` processes when the batch is large): each still has its
@@ -180,6 +183,7 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
     delivering.start()
     claimed: list[tuple[int, Contact]] = []  # this claim's rows not yet handed over
     reached = 0  # people[:reached] were claimed
+    died: ComposeWorkerDied | None = None
     try:
         for start in range(0, len(people), CLAIM):
             if delivering.stopped:
@@ -210,6 +214,9 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
                 claimed.pop(0)  # before it is queued: a row interrupted in between stays pending (safe)
                 delivering.hand_over(row_id, contact, composed)
             delivering.end_claim()
+    except ComposeWorkerDied as exc:  # as Ctrl+C, then said as the error it is once the rows are written
+        delivering.interrupt(claimed, exc.message)
+        died = exc
     except KeyboardInterrupt:
         delivering.interrupt(claimed, INTERRUPTED)
         result.stopped = INTERRUPTED
@@ -222,6 +229,13 @@ def send_batch(runtime: Runtime, owner: Owner, trigger_key: str, template: Templ
         delivering.finish()
         if own_smtp:
             delivering.smtp.close()
+    if died is not None:
+        deferred = sum(why == died.message for why in result.deferred.values())
+        held = "1 message it held up is" if deferred == 1 else f"{deferred} messages it held up are"
+        raise ComposeWorkerDied(
+            f"{died.message}; the send stopped there: the {held} deferred, and the next send (the same "
+            "command again) mails them and the rest, nobody twice; if workers keep stopping, set "
+            "ODNOS_MAIL_WORKERS=1 to compose in the sending process")
     return result
 
 

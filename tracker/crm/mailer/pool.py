@@ -15,6 +15,10 @@ One pool serves the process's batches; a template that calls ``recommended()`` n
 store and is composed in the sending process instead. As with any spawned pool, a script of your
 own that sends a large batch through this package needs the ``if __name__ == "__main__":`` guard
 (or ``ODNOS_MAIL_WORKERS=1``), since a worker imports that script again; the ``odnos`` command has it.
+
+A worker that dies (killed, out of memory) breaks the whole pool: the results being waited for
+raise ``ComposeWorkerDied``, an ``OdnosError`` (the sending process defers what it claimed and did
+not send), and the next call starts new workers.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from tracker.crm.mailer.compose import Composer, WireMessage
 from tracker.crm.mailer.render import CompiledTemplate, TemplateError
 from tracker.crm.model import Contact
 from tracker.crm.templates import check_template
+from tracker.errors import OdnosError
 from tracker.tokens import TokenCodec
 
 SMALLEST_BATCH = 200
@@ -51,6 +57,15 @@ class _Job:
     template: tuple[str, str, str]  # subject, html, text sources
     contacts: tuple[tuple[Contact, str], ...]  # (contact, message id)
 
+
+class ComposeWorkerDied(OdnosError):
+    """A compose worker ended before it answered (killed, out of memory): its messages are not composed."""
+
+    status = 503
+    code = "compose_worker_died"
+
+
+WORKER_DIED = "a mail compose worker stopped (killed, or out of memory) while composing"
 
 _Result = WireMessage | tuple[str, str]  # a message, or a template failure: (part, message)
 
@@ -73,7 +88,7 @@ class ComposePool:
         """Start composing ``items`` (contact, message id) at once; yield each result in order.
 
         A template that fails for a contact yields its ``TemplateError``; a worker that died raises
-        ``BrokenProcessPool`` (the next call starts new workers).
+        ``ComposeWorkerDied`` (the next call starts new workers).
         """
         share = max(1, -(-len(items) // self.workers))  # ceil: one job per worker (none for no items)
         futures = [self._submit(_Job(composer.codec.keys, composer.base_url, composer.sender,
@@ -86,10 +101,16 @@ class ComposePool:
     def _submit(self, job: _Job) -> Future:
         with self._guard:
             if self._executor is None or getattr(self._executor, "_broken", False):
-                context = multiprocessing.get_context("spawn")
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=context,
-                                                     initializer=_start_worker)
-            return self._executor.submit(_compose_job, job)
+                self._executor = self._start()
+            try:
+                return self._executor.submit(_compose_job, job)
+            except BrokenProcessPool:  # a worker died since the check, while idle: nothing is lost
+                self._executor = self._start()
+                return self._executor.submit(_compose_job, job)
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker)
 
     def close(self) -> None:
         with self._guard:
@@ -100,7 +121,11 @@ class ComposePool:
 
 def _results(futures: list[Future]) -> Iterator[WireMessage | TemplateError]:
     for future in futures:
-        for result in future.result():
+        try:
+            results = future.result()
+        except BrokenProcessPool:
+            raise ComposeWorkerDied(WORKER_DIED) from None
+        for result in results:
             yield result if isinstance(result, WireMessage) else TemplateError(result[1], part=result[0])
 
 
