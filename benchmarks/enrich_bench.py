@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 TEMPLATES = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -151,7 +153,8 @@ def main() -> None:
     ids = visitor.VisitorIds(visitor.MemorySaltSource())
     now = time.time()
     per_call("VisitorIds.candidates", lambda ip: ids.candidates(1, ip, humans[0], now), ips)
-    tracker = sessions.SessionTracker()
+    table = tempfile.TemporaryDirectory()  # the collector's is <data dir>/sessions.map
+    tracker = sessions.SessionTracker(Path(table.name) / sessions.FILE_NAME)
     pairs = [ids.candidates(1, ip, humans[0], now) for ip in ips[:5000]]
     per_call("SessionTracker.assign", lambda _: tracker.assign(1, pairs[rnd.randrange(5000)], now), ips)
     per_call(

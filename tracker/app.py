@@ -88,6 +88,7 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     from tracker.collect import pages, survey
     from tracker.collect.frontend import Frontend
     from tracker.collect.pipeline import Pipeline
+    from tracker.enrich.sessions import FILE_NAME, SessionTracker
     from tracker.ingest.queue import EventQueue
     from tracker.ingest.report import Reporter
     from tracker.tokens import TokenCodec
@@ -95,7 +96,8 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     queue = EventQueue(runtime.settings, runtime.store)
     reporter = Reporter(runtime.control.sessions, queue.stats)
     runtime.extras.setdefault("closers", []).extend([reporter.close, queue.close])
-    pipeline = Pipeline(runtime.control, TokenCodec(runtime.keys), queue)
+    pipeline = Pipeline(runtime.control, TokenCodec(runtime.keys), queue,
+                        sessions=SessionTracker(runtime.settings.data_path / FILE_NAME))
     app.extensions["odnos.queue"] = queue
     app.extensions["odnos.pipeline"] = pipeline
     app.extensions["odnos.refusals"] = refusals = Refusals()

@@ -44,6 +44,7 @@ from tracker.contacts import contact_id_for
 from tracker.control.models import SendStatus
 from tracker.crm.campaigns import TRIGGER as CAMPAIGN_TRIGGER
 from tracker.crm.mailer.message import message_id_header
+from tracker.enrich.sessions import FILE_NAME, SessionTracker
 from tracker.events import event_row
 from tracker.runtime import Runtime
 from tracker.store.base import EventStore
@@ -171,7 +172,9 @@ class _Player:
         self.out = _Batches(runtime.store)
         self.control = runtime.control
         self.new_id = lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4))
-        self.pipeline = Pipeline(runtime.control, self.codec, self.out, new_id=self.new_id)
+        # The demo's beacons carry the snippet's ids, so they never consult the sessions table.
+        sessions = SessionTracker(runtime.settings.data_path / FILE_NAME)
+        self.pipeline = Pipeline(runtime.control, self.codec, self.out, sessions=sessions, new_id=self.new_id)
 
     def _pick(self, weighted: list[tuple]) -> tuple:
         return self.rng.choices(weighted, weights=[w[-1] for w in weighted])[0]

@@ -87,14 +87,14 @@ def campaign_of(message_id: str | int) -> str:
 
 class Pipeline:
     def __init__(self, control: ControlPlane, codec: TokenCodec, queue: EventQueue, *,
-                 new_id: Callable[[], str] = new_event_id) -> None:
+                 sessions: SessionTracker, new_id: Callable[[], str] = new_event_id) -> None:
         self.bursts = BurstDetector()  # this pipeline's clicks only: two pipelines never share bursts
         self.sites = SiteCache(control)
         self.codec = codec
         self.queue = queue
         self.new_id = new_id  # event ids: random; the demo passes a seeded source
         self.visitors = VisitorIds(_DatabaseSalts(control))
-        self.sessions = SessionTracker()
+        self.sessions = sessions  # shared by every process on the data folder: see enrich.sessions
 
     # -- beacons ------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import; each table loads once, on first use, under a lock):
 - ``referrer``: referrer -> source (search, social, email, direct, internal, other); UTM tags; URL split.
 - ``geo``: IP -> country, offline; the IP itself is never stored.
 - ``visitor``: cookieless visitor ids from a daily-rotated salt (``SaltSource``).
-- ``sessions``: visitor ids -> sessions, 30 minutes of inactivity apart, in memory.
+- ``sessions``: visitor ids -> sessions, 30 minutes of inactivity apart, in a table every collector
+  process on the machine shares (a memory-mapped file in the data folder).
 - ``email_machines``: machine opens and link scanners, each verdict with its reason.
 - ``networks``: IP -> mail-security gateway's or cloud provider's network, from ASN data.
 - ``lazy``: the load-once helper the others share.
