@@ -120,6 +120,17 @@ def layout(query: dict[str, str]) -> Any:
                for dim in ("device", "browser", "os")},
             "events": lambda: custom_events(store, site, period, filters),
             "cohorts": lambda: retention(store, site, period, filters),
+            "suggested": lambda: top_pages(store, site, period, filters, limit=15),
+            "funnel": lambda: _panel_answer(lambda: _funnel_steps(store, view, query)),
+        })
+        events = tables["events"]
+        targets = _panel_answer(lambda: parse_goals(query["goals"]) if query.get("goals") else
+                                top_event_goals(events))
+        tables |= ask_all({  # what needs the answers above, side by side again
+            "goals": lambda: targets if isinstance(targets, OdnosError) else
+            _panel_answer(lambda: goals(store, site, period, targets, filters) if targets else []),
+            "properties": lambda: event_properties(store, site, period, events[0].name, filters)
+            if events else [],
         })
         bots, cohorts = tables["bots"], tables["cohorts"]
     except OdnosError as exc:
@@ -153,9 +164,9 @@ def layout(query: dict[str, str]) -> Any:
                 for dim, name, label in (("device", "devices", "Device"), ("browser", "browsers", "Browser"),
                                          ("os", "os", "Operating system"))
             ])),
-            _goals(view, query, tables["events"]),
-            _events(view, tables["events"]),
-            _funnel(view, query),
+            _goals(query, targets, tables["goals"], _suggestions(events, tables["suggested"])),
+            _events(events, tables["properties"]),
+            _funnel(view, query, tables["funnel"]),
             components.panel("Retention by weekly cohort", _retention(cohorts), span=12,
                              extra=dmc.Text("share of each week's new visitors seen again", size="xs",
                                             c="dimmed")),
@@ -193,7 +204,7 @@ def _countries(rows: list) -> Any:
     ]), span=12)
 
 
-def _events(view: View, rows: list) -> Any:
+def _events(rows: list, properties: list) -> Any:
     names = [row.name for row in rows]
     picker = dmc.Select(id="behaviour-event-pick", data=names, value=names[0] if names else None, size="xs",
                         w=200, placeholder="no custom events", allowDeselect=False,
@@ -204,7 +215,7 @@ def _events(view: View, rows: list) -> Any:
                                      height=260), span={"base": 12, "md": 6}),
         dmc.GridCol(dmc.Stack([
             dmc.Group([dmc.Text("Properties of", size="sm", fw=600), picker], gap="xs"),
-            html.Div(_properties(view, names[0] if names else ""), id="behaviour-event-props"),
+            html.Div(_properties_table(names[0] if names else "", properties), id="behaviour-event-props"),
         ], gap="xs"), span={"base": 12, "md": 6}),
     ])
     return components.panel("Custom events", body, span=12)
@@ -212,6 +223,10 @@ def _events(view: View, rows: list) -> Any:
 
 def _properties(view: View, event: str) -> Any:
     rows = event_properties(reader(), view.site_id, view.period, event, view.filters) if event else []
+    return _properties_table(event, rows)
+
+
+def _properties_table(event: str, rows: list) -> Any:
     if event and not rows:
         return dmc.Text(f"The event {event} was sent without properties.", size="sm", c="dimmed")
     return components.table("event_properties", rows, [("value", "Value"), ("key", "Property"),
@@ -219,23 +234,31 @@ def _properties(view: View, event: str) -> Any:
                             height=222)
 
 
+def _panel_answer(question: Any) -> Any:
+    """The answer of ``question()``, or the ``OdnosError`` it raised: that panel says it, the rest draw."""
+    try:
+        return question()
+    except OdnosError as exc:
+        return exc
+
+
 def _panel_problem(name: str, exc: OdnosError) -> Any:
     return dmc.Alert(exc.message, title="This cannot be shown", color="yellow", variant="light",
                      id=f"behaviour-{name}-problem")
 
 
-def _suggestions(view: View, events: list) -> list[str]:
-    pages = top_pages(reader(), view.site_id, view.period, view.filters, limit=15)
+def _suggestions(events: list, pages: list) -> list[str]:
     return list(dict.fromkeys([*(f"event:{row.name}" for row in events),
                                *(f"page:{row.page}" for row in pages)]))
 
 
-def _goals(view: View, query: dict[str, str], events: list) -> Any:
+def _goals(query: dict[str, str], targets: list[Goal] | OdnosError, rows: list | OdnosError,
+           suggestions: list[str]) -> Any:
     text = query.get("goals", "")
     note = "" if text else "Your top custom events; add pages (page:/signup) or events (event:x) and apply."
     try:
-        targets = parse_goals(text) if text else top_event_goals(events)
-        rows = goals(reader(), view.site_id, view.period, targets, view.filters) if targets else []
+        if isinstance(rows, OdnosError):
+            raise rows
         result: Any = components.table("goals", [
             {"goal": goal_label(row.goal), "visitors": row.visitors, "conversions": row.conversions,
              "conversion_rate": row.conversion_rate} for row in rows],
@@ -243,11 +266,11 @@ def _goals(view: View, query: dict[str, str], events: list) -> Any:
              ("conversion_rate", "Conv. %")], height=236) if rows else \
             dmc.Text("No custom events in this period: add a goal such as page:/signup.", c="dimmed",
                      size="sm", id="behaviour-goals-empty")
-        chosen = [f"{goal.kind}:{goal.value}" for goal in targets]
+        chosen = [f"{goal.kind}:{goal.value}" for goal in targets]  # rows came, so targets did
     except OdnosError as exc:
         result, chosen = _panel_problem("goals", exc), goal_items(text)
     editor = dmc.Group([
-        dmc.TagsInput(id="behaviour-goals-input", value=chosen, data=_suggestions(view, events), size="xs",
+        dmc.TagsInput(id="behaviour-goals-input", value=chosen, data=suggestions, size="xs",
                       placeholder="page:/signup or event:signup", clearable=True, style={"flex": 1},
                       comboboxProps={"withinPortal": True}),
         dmc.Button("Apply", id="behaviour-goals-apply", size="xs", n_clicks=0),
@@ -256,23 +279,32 @@ def _goals(view: View, query: dict[str, str], events: list) -> Any:
                                                gap="xs"))
 
 
-def _funnel(view: View, query: dict[str, str]) -> Any:
-    text, window_text = query.get("funnel", ""), query.get("window")
+def _funnel_steps(store: EventStore, view: View, query: dict[str, str]) -> list | None:
+    """The funnel the URL asks for (None when it asks for none); ``OdnosError`` for a bad one."""
+    text = query.get("funnel", "")
+    window = _window(query.get("window"))
+    steps = parse_goals(text, "funnel step")
+    if not text:
+        return None
+    if len(steps) < 2:
+        raise OdnosError("a funnel needs 2 to 20 steps, in order, e.g. page:/pricing, page:/signup",
+                         code="bad_goal")
+    return funnel(store, view.site_id, view.period, steps, view.filters, window)
+
+
+def _funnel(view: View, query: dict[str, str], answer: list | OdnosError | None) -> Any:
+    text = query.get("funnel", "")
     windows = dict(WINDOWS)
-    window = DEFAULT_WINDOW
     try:
-        window = _window(window_text)
-        steps = parse_goals(text, "funnel step")
-        if not text:
-            result: Any = _funnel_example(view)
-        elif len(steps) < 2:
-            raise OdnosError("a funnel needs 2 to 20 steps, in order, e.g. page:/pricing, page:/signup",
-                             code="bad_goal")
-        else:
-            result = _funnel_result(funnel(reader(), view.site_id, view.period, steps, view.filters, window),
-                                    window)
-    except OdnosError as exc:
-        result = _panel_problem("funnel", exc)
+        window = _window(query.get("window"))
+    except OdnosError:
+        window = DEFAULT_WINDOW
+    if isinstance(answer, OdnosError):
+        result: Any = _panel_problem("funnel", answer)
+    elif answer is None:
+        result = _funnel_example(view)
+    else:
+        result = _funnel_result(answer, window)
     if not 1 <= window <= MAX_WINDOW:  # the message says why; the menu offers the usual windows
         window = DEFAULT_WINDOW
     windows.setdefault(window, f"{window:,} seconds")
