@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 
 from dashboard.format import number
+from dashboard.pages.behaviour import TAB_GROUPS
 from dashboard.view import View
 from tests.fixtures.dashboard import (
     Served,
@@ -67,8 +68,25 @@ def _view(demo: Served, **query: str) -> View:
     return View.parse({"site": demo.site_id, **query}, default_site=demo.site_id)
 
 
+def _shown(viewer: WebClient, search: str, group: str, label: str) -> dict:
+    """What the page draws when the tab ``label`` of ``group`` is first shown (its table's box)."""
+    later = TAB_GROUPS[group][1:]
+    answer = viewer.callback(callback_output(viewer, f"behaviour-{group}-tabs"), [
+        {"id": f"behaviour-{group}-tabs", "property": "value", "value": label}], state=[
+        *({"id": f"behaviour-{tab.table}-later", "property": "children", "value": None} for tab in later),
+        {"id": "url", "property": "search", "value": search}])
+    assert answer.status == 200, answer.body
+    return json.loads(answer.body)["response"]
+
+
 def test_every_table_shows_what_the_query_layer_answers(demo: Served, viewer: WebClient) -> None:
     tree = page(viewer, "/behaviour", {"site": demo.site_id})
+    for group, tabs in TAB_GROUPS.items():  # the other tabs are drawn when shown
+        for tab in tabs[1:]:
+            assert component(tree, {"type": "table", "name": tab.table, "dim": tab.dim}) is None
+            shown = _shown(viewer, f"?site={demo.site_id}", group, tab.label)
+            assert set(shown) == {f"behaviour-{tab.table}-later"}, "the shown tab alone is drawn"
+            tree = [tree, shown[f"behaviour-{tab.table}-later"]["children"]]
     view, store = _view(demo), demo.runtime.reader
     site, period = view.site_id, view.period
     expected = {
@@ -259,6 +277,13 @@ def test_in_chromium_the_page_loads_clean_and_the_funnel_follows_its_input(demo:
         By.CSS_SELECTOR, "#table-countries .ag-center-cols-container [col-id='value']") if cell.text]
     assert cells and set(cells) <= set(names) | {"(unknown)"}, (cells, names)
     assert "Germany" in names and not set(cells) & set(known)  # names, never bare codes
+    # A tab not shown at first is asked for when it is clicked.
+    assert not browser.find_elements(By.ID, "table-referrers")
+    browser.find_element(By.XPATH, "//*[@id='behaviour-sources-tabs']//button[.='Referrer']").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#table-referrers .ag-row"))
+    top = sources(demo.runtime.reader, view.site_id, view.period, dimension="referrer_domain")[0]
+    cell = "#table-referrers .ag-row[row-index='0'] [col-id='visitors']"
+    assert browser.find_element(By.CSS_SELECTOR, cell).text == f"{top.visitors:,}"
     steps = browser.find_element(By.ID, "behaviour-funnel-input")
     for step in ("page:/", "page:/products"):
         steps.send_keys(step, Keys.ENTER)

@@ -13,8 +13,9 @@ parameters; without ``goals`` the page shows the site's top custom events as goa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -111,13 +112,8 @@ def layout(query: dict[str, str]) -> Any:
             "bots": lambda: bots_excluded(store, site, period, filters),
             "entry": lambda: entry_pages(store, site, period, filters),
             "exit": lambda: exit_pages(store, site, period, filters),
-            "sources": lambda: sources(store, site, period, filters),
-            "referrers": lambda: sources(store, site, period, filters, dimension="referrer_domain"),
-            **{dim: partial(utm, store, site, period, filters, dimension=dim)
-               for dim in ("utm_source", "utm_medium", "utm_campaign")},
+            **{group: (lambda tab=tabs[0]: tab.ask(store, view)) for group, tabs in TAB_GROUPS.items()},
             "countries": lambda: countries(store, site, period, filters, limit=250),
-            **{dim: partial(devices, store, site, period, filters, dimension=dim)
-               for dim in ("device", "browser", "os")},
             "events": lambda: custom_events(store, site, period, filters),
             "cohorts": lambda: retention(store, site, period, filters),
             "suggested": lambda: top_pages(store, site, period, filters, limit=15),
@@ -145,25 +141,10 @@ def layout(query: dict[str, str]) -> Any:
             components.panel("Exit pages", components.table("exit_pages", tables["exit"], [
                 ("page", "Page"), ("visitors", "Visitors"), ("exits", "Exits"), ("exit_rate", "Exit %")],
                 filter_dim="page")),
-            components.panel("Sources", _tabs("sources", [
-                ("Source", components.table("sources", tables["sources"], _visit_columns("Source"),
-                                            filter_dim="referrer_source", height=300)),
-                ("Referrer", components.table("referrers", tables["referrers"], _visit_columns("Referrer"),
-                                              filter_dim="referrer_domain", height=300)),
-            ])),
-            components.panel("Campaigns (UTM)", _tabs("utm", [
-                (label, components.table(dim, tables[dim], _visit_columns(label), filter_dim=dim, height=300))
-                for dim, label in (("utm_source", "Source"), ("utm_medium", "Medium"),
-                                   ("utm_campaign", "Campaign"))
-            ])),
+            components.panel("Sources", _tabs("sources", tables["sources"])),
+            components.panel("Campaigns (UTM)", _tabs("utm", tables["utm"])),
             _countries(tables["countries"]),
-            components.panel("Devices", _tabs("devices", [
-                (label, components.table(name, tables[dim], [("value", label), ("visitors", "Visitors"),
-                                                            ("pageviews", "Pageviews")],
-                                         filter_dim=dim, height=300))
-                for dim, name, label in (("device", "devices", "Device"), ("browser", "browsers", "Browser"),
-                                         ("os", "os", "Operating system"))
-            ])),
+            components.panel("Devices", _tabs("devices", tables["devices"])),
             _goals(query, targets, tables["goals"], _suggestions(events, tables["suggested"])),
             _events(events, tables["properties"]),
             _funnel(view, query, tables["funnel"]),
@@ -174,14 +155,56 @@ def layout(query: dict[str, str]) -> Any:
     ], gap="md")
 
 
-def _visit_columns(label: str) -> list[tuple[str, str]]:
-    return [("value", label), ("visitors", "Visitors"), ("visits", "Visits"), ("bounce_rate", "Bounce %")]
+@dataclass(frozen=True)
+class _Tab:
+    """One tab of a breakdown panel: its table (id ``table-<table>``) and the question that fills it."""
+
+    label: str
+    table: str
+    dim: str  # what a click on a row filters by
+    ask: Callable[[EventStore, View], list]
+    visits: bool = True  # a table of visits (sources, UTM), else of pageviews (devices)
+
+    def draw(self, rows: list) -> Any:
+        columns = ([("value", self.label), ("visitors", "Visitors"), ("visits", "Visits"),
+                    ("bounce_rate", "Bounce %")] if self.visits else
+                   [("value", self.label), ("visitors", "Visitors"), ("pageviews", "Pageviews")])
+        return components.table(self.table, rows, columns, filter_dim=self.dim, height=300)
 
 
-def _tabs(name: str, tabs: list[tuple[str, Any]]) -> Any:
-    return dmc.Tabs([dmc.TabsList([dmc.TabsTab(label, value=label) for label, _ in tabs]),
-                     *[dmc.TabsPanel(body, value=label, pt="xs") for label, body in tabs]],
-                    value=tabs[0][0], id=f"behaviour-{name}-tabs", keepMounted=False)  # draw a tab when shown
+def _visits_by(dim: str) -> Callable[[EventStore, View], list]:
+    ask = sources if dim.startswith("referrer") else utm
+    return lambda store, view: ask(store, view.site_id, view.period, view.filters, dimension=dim)
+
+
+def _pageviews_by(dim: str) -> Callable[[EventStore, View], list]:
+    return lambda store, view: devices(store, view.site_id, view.period, view.filters, dimension=dim)
+
+
+TAB_GROUPS = {
+    "sources": [_Tab("Source", "sources", "referrer_source", _visits_by("referrer_source")),
+                _Tab("Referrer", "referrers", "referrer_domain", _visits_by("referrer_domain"))],
+    "utm": [_Tab(label, dim, dim, _visits_by(dim)) for dim, label in
+            (("utm_source", "Source"), ("utm_medium", "Medium"), ("utm_campaign", "Campaign"))],
+    "devices": [_Tab(label, name, dim, _pageviews_by(dim), visits=False)
+                for dim, name, label in (("device", "devices", "Device"), ("browser", "browsers", "Browser"),
+                                         ("os", "os", "Operating system"))],
+}
+"""Breakdown panels with tabs. The first tab is asked with the page; the others when they are first
+shown, as Plausible's tabs load (five questions fewer for a page that asks seventeen)."""
+
+
+def _tabs(group: str, first: list) -> Any:
+    tabs = TAB_GROUPS[group]
+    bodies = [tabs[0].draw(first), *(html.Div(id=_later(tab)) for tab in tabs[1:])]
+    panels = [dmc.TabsPanel(body, value=tab.label, pt="xs") for tab, body in zip(tabs, bodies, strict=True)]
+    return dmc.Tabs([dmc.TabsList([dmc.TabsTab(tab.label, value=tab.label) for tab in tabs]), *panels],
+                    value=tabs[0].label, id=f"behaviour-{group}-tabs", keepMounted=False)  # drawn when shown
+
+
+def _later(tab: _Tab) -> str:
+    """The id of the box a tab's table is drawn into when the tab is first shown."""
+    return f"behaviour-{tab.table}-later"
 
 
 def _bots_line(bots: Any) -> Any:
@@ -369,6 +392,8 @@ def _retention(cohorts: list) -> Any:
 
 
 def register(app: Dash) -> None:
+    for group, tabs in TAB_GROUPS.items():
+        _register_tabs(app, group, tabs[1:])
     @access.callback(app, Output("behaviour-event-props", "children"), Input("behaviour-event-pick", "value"),
                      State("url", "search"), prevent_initial_call=True)
     def pick_event(event: str | None, search: str | None) -> Any:
@@ -390,6 +415,24 @@ def register(app: Dash) -> None:
                      prevent_initial_call=True)
     def apply_funnel(clicks: int, steps: list[str] | None, window: str | None, search: str | None) -> Any:
         return _rewrite(clicks, search, funnel=",".join(steps or []) or None, window=window or None)
+
+
+def _register_tabs(app: Dash, group: str, later: list[_Tab]) -> None:
+    @access.callback(app, *[Output(_later(tab), "children") for tab in later],
+                     Input(f"behaviour-{group}-tabs", "value"),
+                     *[State(_later(tab), "children") for tab in later], State("url", "search"),
+                     prevent_initial_call=True)
+    def show(label: str, *rest: Any) -> Any:
+        drawn, search = rest[:-1], rest[-1]
+        answer: list[Any] = [no_update] * len(later)
+        for n, tab in enumerate(later):
+            if tab.label == label and not drawn[n]:
+                try:
+                    view, _ = view_of(_query(search))
+                    answer[n] = tab.draw(tab.ask(reader(), view))
+                except OdnosError as exc:
+                    answer[n] = _panel_problem(tab.table, exc)
+        return answer if len(answer) > 1 else answer[0]
 
 
 def _query(search: str | None) -> dict[str, str]:
