@@ -760,6 +760,9 @@ def test_funnel_drop_off_matches_python(loaded, wanted) -> None:
     assert got[-1].conversion_rate == pytest.approx(100 * expected[-1] / expected[0])
     tight = funnel(store, SITE, PERIOD, steps, Filters(**wanted), window=90)  # 60 s between pages
     assert [s.visitors for s in tight] == ref_funnel(rows, PERIOD, steps, 90, wanted)
+    for window in (3600, 90):  # unfiltered, the hits come from rollup_funnel_hits: the same answer raw
+        assert funnel(store, SITE, PERIOD, steps, Filters(**wanted), window=window, raw=True) == \
+            funnel(store, SITE, PERIOD, steps, Filters(**wanted), window=window)
 
 
 @pytest.mark.parametrize("wanted", [{}, {"country": "US"}, {"referrer_source": "search"}])

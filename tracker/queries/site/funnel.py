@@ -4,7 +4,10 @@ A visitor reaches step n when, inside the period, it reached steps 1 to n in tha
 more than ``window`` seconds from step 1 to step n (ClickHouse's ``windowFunnel``, per visitor;
 other events in between do not break the chain). For each step: the visitors who reached it, the
 drop-off from the step before (visitors lost), and the conversion from step 1, in percent. Steps
-are arbitrary, so no rollup can hold them: this reads raw events, only those matching some step.
+are arbitrary, so no aggregate can hold them: without filters the hits come from
+``rollup_funnel_hits`` (``schemas/clickhouse/0020_rollup_funnel_hits.sql``: the same hits, sorted by
+page and event name, so only the steps' own rows are read); with filters, or a step on the
+``engagement`` event that table leaves out, from raw events.
 """
 
 from __future__ import annotations
@@ -31,17 +34,22 @@ class FunnelStep:
 
 
 def funnel(store: EventStore, site_id: str, period: Period, steps: Sequence[Goal],
-           filters: Filters = NO_FILTERS, window: int = 86400) -> list[FunnelStep]:
+           filters: Filters = NO_FILTERS, window: int = 86400, *, raw: bool = False) -> list[FunnelStep]:
     """The funnel of ``steps`` (2 to 20) over ``period``; ``window`` in seconds (1 s to 90 days)."""
     steps = check_goals(steps, least=2)
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_WINDOW:
         raise OdnosError(f"the funnel window must be a whole number of seconds from 1 to {MAX_WINDOW}",
                          code="bad_window")
     tests = [goal.condition(f"g{n}") for n, goal in enumerate(steps)]
-    where = event_where(filters, f"({' OR '.join(tests)})")
-    sql = (f"SELECT level, count() AS visitors FROM (SELECT cityHash64(visitor_id) AS visitor, "  # noqa: S608 - goal conditions are our fragments with bound %(gN)s values
-           f"windowFunnel(%(window)s)(ts, {', '.join(tests)}) AS level FROM events WHERE {where} "
-           "GROUP BY visitor) WHERE level > 0 GROUP BY level")
+    hits = f"({' OR '.join(tests)})"
+    if raw or filters != NO_FILTERS or any(g.kind == "event" and g.value == "engagement" for g in steps):
+        source = f"cityHash64(visitor_id) AS visitor, ts FROM events WHERE {event_where(filters, hits)}"
+    else:
+        source = (f"visitor, ts FROM rollup_funnel_hits WHERE site_id = %(site_id)s "  # noqa: S608 - as below
+                  f"AND ts >= %(start)s AND ts < %(end)s AND {hits}")
+    sql = (f"SELECT level, count() AS visitors FROM (SELECT visitor, "  # noqa: S608 - goal conditions are our fragments with bound %(gN)s values
+           f"windowFunnel(%(window)s)(ts, {', '.join(tests)}) AS level "
+           f"FROM (SELECT name, pathname, {source}) GROUP BY visitor) WHERE level > 0 GROUP BY level")
     levels = dict(store.query(sql, params(site_id, period, filters, window=window, **goal_params(steps)),
                               name="funnel").rows)
     reached = [sum(count for level, count in levels.items() if level >= n) for n in range(1, len(steps) + 1)]
