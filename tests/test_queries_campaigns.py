@@ -369,6 +369,24 @@ def test_click_map_counts_each_link(loaded) -> None:
         assert [(x.link_id, x.target_url, x.clicked, x.clicks, x.scanner_clicks) for x in got] == expected
 
 
+def test_followups_of_a_large_campaign_keep_its_clickers_on_the_server(store) -> None:
+    """6,000 clickers: as arrays in the SQL text they passed 18.16's 256 KB query limit (seen at 100 M)."""
+    migrate(store)
+    start = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+    rows = []
+    for n in range(6000):
+        contact, visitor = f"{n:016x}", f"v{n:015x}"
+        rows.append(event_row("email_click", start + n, site_id=SITE, campaign_id="big", contact_id=contact,
+                              message_id=f"big.{n}", link_id="l1", target_url="https://shop.example/"))
+        rows.append(event_row("pageview", start + n + 60, site_id=SITE, contact_id=contact,
+                              visitor_id=visitor, session_id=f"s{n}", url="https://shop.example/",
+                              hostname="shop.example", pathname="/"))
+    store.insert("events", rows)
+    got = campaign_followups(store, SITE, "big", [Goal("page", "/")], days=1)
+    assert (got.clicked, got.visited, got.visits, got.pageviews) == (6000, 6000, 6000, 6000)
+    assert (got.goals[0].contacts, got.goals[0].conversions) == (6000, 6000)
+
+
 def test_followups_count_clickers_visits_and_goals_in_the_window(loaded) -> None:
     store, rows = loaded
     first_click = {}

@@ -5,8 +5,9 @@ collector stamps a click with the site its target belongs to) is followed throug
 linked to it on the site (``identities``: the tracked link's ``_odn`` hand-off or an
 ``identify``), from its first click for ``days`` days. Counted there: the contacts who came, their
 visits (sessions with a pageview), pageviews, and for each goal (``tracker.queries.site.goals``)
-the contacts who reached it and how often. Bots are left out. Always raw events: the clickers are
-few, and the question joins three tables.
+the contacts who reached it and how often. Bots are left out. Always raw events: the question
+joins three tables. The clickers stay on the server (a subquery, not a list in the SQL text): a
+large campaign's would pass the server's largest query (256 KB, 18.16's ``max_query_size``).
 """
 
 from __future__ import annotations
@@ -29,25 +30,30 @@ WHERE site_id = %(site_id)s AND name = 'email_click' AND campaign_id = %(campaig
   AND {human} AND contact_id != ''
 GROUP BY contact_id
 """.replace("{human}", _HUMAN)
-# The clickers (few) come in as arrays, so the revisions are read once, by CLICKERS. A visitor is
-# its latest linked contact's (argMax), kept when that contact clicked. ALL join: the right side has
-# one row per key, and ANY INNER JOIN means different things on ClickHouse 18.16 and newer engines.
+# A visitor is its latest linked contact's (argMax), kept when that contact clicked; each event is
+# then joined to its contact's first click. ALL joins: the right sides have one row per key, and ANY
+# INNER JOIN means different things on ClickHouse 18.16 and newer engines (one join per SELECT there).
 FOLLOWED = """
 SELECT {columns}
 FROM
 (
-    SELECT cityHash64(visitor_id) AS visitor, session_id, name, pathname, ts FROM events
-    WHERE site_id = %(site_id)s AND toDate(ts) >= toDate(%(since)s) AND toDate(ts) <= toDate(%(until)s)
-      AND ts >= %(since)s AND ts < %(until)s AND is_bot = 0 AND (name = 'pageview' OR {goals})
-) AS seen
-ALL INNER JOIN
-(
-    SELECT cityHash64(visitor_id) AS visitor, argMax(contact_id, ts) AS contact_id FROM identities
-    WHERE site_id = %(site_id)s GROUP BY visitor HAVING contact_id IN %(contacts)s
-) AS followed USING visitor
-WHERE toUInt32(ts) >= transform(contact_id, %(clickers)s, %(first_clicks)s, toUInt32(0))
-  AND toUInt32(ts) < transform(contact_id, %(clickers)s, %(first_clicks)s, toUInt32(0)) + %(span)s
-"""
+    SELECT contact_id, session_id, name, pathname, ts
+    FROM
+    (
+        SELECT cityHash64(visitor_id) AS visitor, session_id, name, pathname, ts FROM events
+        WHERE site_id = %(site_id)s AND toDate(ts) >= toDate(%(since)s) AND toDate(ts) <= toDate(%(until)s)
+          AND ts >= %(since)s AND ts < %(until)s AND is_bot = 0 AND (name = 'pageview' OR {goals})
+    ) AS seen
+    ALL INNER JOIN
+    (
+        SELECT cityHash64(visitor_id) AS visitor, argMax(contact_id, ts) AS contact_id FROM identities
+        WHERE site_id = %(site_id)s GROUP BY visitor
+        HAVING contact_id IN (SELECT contact_id FROM ({clickers}))
+    ) AS followed USING visitor
+) AS visits
+ALL INNER JOIN ({clickers}) AS clicked USING contact_id
+WHERE toUInt32(ts) >= first_click AND toUInt32(ts) < first_click + %(span)s
+""".replace("{clickers}", CLICKERS)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def campaign_followups(store: EventStore, site_id: str, campaign_id: str, target
                            name="campaign clickers").rows
     if not clickers:
         return Followups(0, 0, 0, 0, [GoalFollowup(goal, 0, 0) for goal in targets])
-    ids, firsts = [str(contact) for contact, _ in clickers], [int(first) for _, first in clickers]
+    firsts = [int(first) for _, first in clickers]
     since = datetime.fromtimestamp(min(firsts), UTC).replace(tzinfo=None)
     last = datetime.fromtimestamp(max(firsts), UTC).replace(tzinfo=None)
     tests = [goal.condition(f"g{n}") for n, goal in enumerate(targets)]
@@ -87,7 +93,7 @@ def campaign_followups(store: EventStore, site_id: str, campaign_id: str, target
                          *(f"uniqExactIf(contact_id, {test}), countIf({test})" for test in tests)])
     span = timedelta(days=days)
     values = {"site_id": site_id, "since": since, "until": last + span, "span": int(span.total_seconds()),
-              "contacts": tuple(ids), "clickers": ids, "first_clicks": firsts, **goal_params(targets)}
+              "campaign_id": campaign_id, **goal_params(targets)}
     reached = " OR ".join(tests) or "0"  # only the events something here counts
     row = store.query(FOLLOWED.format(columns=columns, goals=reached), values,
                       name="campaign followups").first()
