@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from tracker.entropy import RandomPool
+
 EVENT_DEFAULTS: dict[str, Any] = {
     "event_id": "", "site_id": "", "name": "", "ts": 0, "ts_ms": 0, "received_at": 0, "source": "",
     "visitor_id": "", "session_id": "", "contact_id": "", "url": "", "hostname": "", "pathname": "",
@@ -33,9 +35,16 @@ _ARRAYS = ("props.key", "props.value")
 _STRINGS = frozenset(EVENT_DEFAULTS.keys() - UINT_MAX.keys() - set(_ARRAYS))
 
 
+_ID_BYTES = RandomPool(16)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 9562: 0b10xx
+
+
 def new_event_id() -> str:
-    """A random event id: what every row gets unless its maker passes a source of its own."""
-    return str(uuid.uuid4())
+    """A random event id (a version 4 UUID's text): what every row gets unless its maker passes a
+    source of its own. Written out here rather than ``str(uuid.uuid4())``, which costs 2 us of a
+    beacon's 30 and a system call (see ``tracker.entropy``); the same 122 random bits."""
+    h = _ID_BYTES.take().hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def event_row(name: str, ts: float | None = None, props: dict[str, str] | None = None, *,
