@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tracker.events import EVENT_DEFAULTS, UINT_MAX, event_row, new_event_id
+from tracker.events import EVENT_DEFAULTS, UINT_MAX, event_row, new_event_id, typed_row
 from tracker.store.migrate import migrate
 
 # What each ClickHouse type of the events table holds, written out from the type names.
@@ -93,3 +93,11 @@ def test_a_forked_child_never_repeats_its_parents_ids() -> None:
     assert len(child) == 10
     assert not child & {new_event_id() for _ in range(10)}
 
+
+def test_typed_row_is_event_row_without_the_checks() -> None:
+    fields = {"site_id": "s", "url": "https://x.example/a", "scroll": 40, "is_bot": 1,
+              "received_at": 1_700_000_001}
+    event_id = new_event_id()
+    typed = typed_row("pageview", 1_700_000_000.25, {"k": "v"}, event_id, fields)
+    assert typed == event_row("pageview", 1_700_000_000.25, {"k": "v"}, event_id=event_id, **fields)
+    assert list(typed) == list(EVENT_DEFAULTS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tracker.entropy import RandomPool
@@ -47,6 +47,23 @@ def new_event_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
+def typed_row(name: str, ts: float, props: Mapping[str, str] | None, event_id: str,
+              fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A complete row from values that already fit their columns: ``event_row`` without its checks.
+
+    For the beacon path, whose values the JSON Schema and the enrichment have typed already (a
+    string for every String column, whole numbers within their columns' ranges, string props):
+    checking each of its 30 values again cost a sixth of a beacon's time in the collector.
+    ``fields`` must name columns only.
+    """
+    row = {**EVENT_DEFAULTS, **fields, "event_id": event_id, "name": name, "ts": int(ts),
+           "ts_ms": int(ts * 1000) % 1000}
+    if props:
+        row["props.key"] = list(props)
+        row["props.value"] = list(props.values())
+    return row
+
+
 def event_row(name: str, ts: float | None = None, props: dict[str, str] | None = None, *,
               new_id: Callable[[], str] = new_event_id, **fields: Any) -> dict[str, Any]:
     """A complete events row: defaults, then ``fields``; ``ts`` in epoch seconds (float keeps ms).
@@ -60,7 +77,7 @@ def event_row(name: str, ts: float | None = None, props: dict[str, str] | None =
     unknown = fields.keys() - EVENT_DEFAULTS.keys()
     if unknown:
         raise KeyError(f"not columns of events: {sorted(unknown)}")
-    row = {**EVENT_DEFAULTS, **fields, "name": name, "ts": int(when), "ts_ms": int(when * 1000) % 1000}
+    row = typed_row(name, when, None, fields.get("event_id", ""), fields)
     for column, limit in UINT_MAX.items():
         value = row[column]
         if type(value) is not int or not 0 <= value <= limit:
