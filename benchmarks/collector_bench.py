@@ -30,8 +30,9 @@ clickhouse-server``); ``--profile`` needs ``py-spy`` in the venv (``.venv/bin/pi
     .venv/bin/python benchmarks/collector_bench.py [--seconds 8] [--workers 1,2] [--batch 20]
         [--rate 5000] [--connections 64] [--profile]
 
-Budget (shared/design.md, 2 cores): >= 20,000 events/s landed; p99 <= 25 ms at 5,000 events/s;
-<= 200 MB RSS under that load.
+Budgets (issue 11, 2 cores), printed after the table for each worker count: single-event beacons
+accepted and landed >= 1/3 of the no-op app's requests/s in the same run; p99 <= 25 ms at 5,000
+events/s; <= 100 MB PSS per process under that load (RSS reported beside it).
 """
 
 from __future__ import annotations
@@ -327,6 +328,7 @@ class Sampler:
 
     def __init__(self, root: int, interval: float = 0.25) -> None:
         self.pids = process_tree(root)
+        self.processes = len(self.pids)
         self.interval = interval
         self.peak_rss = self.peak_pss = 0
         self.peak_each: dict[int, int] = {}  # VmRSS of every process at the peak of the sum
@@ -444,6 +446,9 @@ class Row:
     gen_cpu: float | None = None
     errors: str = ""
     notes: list[str] = field(default_factory=list)
+    workers: int = 0
+    run: str = ""  # "noop max", "noop rate", "single max", "batch max", "single rate": for the budget lines
+    processes: int = 0  # how many processes the memory sums are over
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -471,6 +476,28 @@ def print_table(rows: list[Row]) -> None:
             print(f"- {r.scenario}, {r.load}: {note}")
 
 
+def budget_lines(rows: list[Row], rate: float) -> list[str]:
+    """The budgets of issue 11, per worker count, from this run's rows: the ratio of single-event beacons
+    to the no-op app (accepted and landed), p99 at the fixed rate, memory per process under that load."""
+    out = []
+    for workers in sorted({r.workers for r in rows}):
+        got = {r.run: r for r in rows if r.workers == workers}
+        noop, single, fixed = got.get("noop max"), got.get("single max"), got.get("single rate")
+        if noop and single and single.accepted_s and single.landed_s:
+            base = noop.requests_s
+            out.append(f"- {workers} worker(s): single-event beacons / no-op app, same run: accepted "
+                       f"{single.accepted_s:,.0f} / {base:,.0f} = {single.accepted_s / base:.3f}, landed "
+                       f"{single.landed_s:,.0f} / {base:,.0f} = {single.landed_s / base:.3f} (budget >= 1/3)")
+        if fixed and fixed.p99 is not None and fixed.rss_mb is not None and fixed.processes:
+            noop_fixed = got.get("noop rate")
+            beside = f"; no-op app {noop_fixed.p99:.1f} ms" if noop_fixed and noop_fixed.p99 else ""
+            out.append(f"- {workers} worker(s): p99 at {rate:,.0f} events/s {fixed.p99:.1f} ms (budget <= 25 "
+                       f"ms{beside}); memory under that load per process ({fixed.processes} processes: the "
+                       f"server's parent and its workers): RSS {fixed.rss_mb / fixed.processes:.0f} MB, "
+                       f"PSS {fixed.pss_mb / fixed.processes:.0f} MB (budget <= 100 MB PSS)")
+    return out
+
+
 def _wrk_errors(result: dict) -> str:
     parts = [f"{k} {result[k]}" for k in ("status", "connect", "read", "write", "timeout") if result[k]]
     return ", ".join(parts)
@@ -487,7 +514,8 @@ def bench_noop(args: argparse.Namespace, workdir: Path, workers: int, maker: Eve
         rows.append(Row(f"baseline no-op, {workers} worker(s)", f"wrk -c{args.connections}, max", rps,
                         p50=w["p50_us"] / 1000, p99=w["p99_us"] / 1000, rss_mb=s.peak_rss / 1024,
                         pss_mb=s.peak_pss / 1024, server_cpu=s.cpu / w["seconds"],
-                        gen_cpu=w["cpu_s"] / w["seconds"], errors=_wrk_errors(w)))
+                        gen_cpu=w["cpu_s"] / w["seconds"], errors=_wrk_errors(w), workers=workers,
+                        run="noop max", processes=s.processes))
         with Sampler(pid) as s:
             o = run_openloop(workdir, noop.port, single, args.rate, args.seconds)
         rows.append(Row(f"baseline no-op, {workers} worker(s)", f"open loop {args.rate:,.0f} req/s",
@@ -495,7 +523,8 @@ def bench_noop(args: argparse.Namespace, workdir: Path, workers: int, maker: Eve
                         p50=o["p50_ms"], p99=o["p99_ms"], rss_mb=s.peak_rss / 1024, pss_mb=s.peak_pss / 1024,
                         server_cpu=s.cpu / o["seconds"], gen_cpu=o["cpu_s"] / o["seconds"],
                         errors=_openloop_errors(o),
-                        notes=[f"p99.9 {o['p999_ms']} ms, max {o['max_ms']} ms"]))
+                        notes=[f"p99.9 {o['p999_ms']} ms, max {o['max_ms']} ms"], workers=workers,
+                        run="noop rate", processes=s.processes))
     return rows
 
 
@@ -527,15 +556,15 @@ KEY_FRAMES = [
     ("granian -> WSGI app (everything a request costs in Python)", "_callback_wrapper.<locals>._runner"),
     ("  Frontend.__call__ (odnos' hot path)", "Frontend.__call__"),
     ("    parse_body (orjson + JSON Schema)", "parse_body"),
-    ("    Pipeline._beacon_row (validation, enrichment, event_row)", "Pipeline._beacon_row"),
+    ("    Pipeline._beacon_row (site and host checks, enrichment, the row)", "Pipeline._beacon_row"),
     ("      classify_referrer", "classify_referrer"),
     ("      country_of (geoip2fast)", "country_of"),
     ("      VisitorIds.candidates (blake2b)", "VisitorIds.candidates"),
     ("      SessionTracker.assign", "SessionTracker.assign"),
     ("      utm_params", "utm_params"),
     ("      split_url", "split_url"),
-    ("      event_row", "event_row"),
-    ("        uuid4", "uuid4"),
+    ("      typed_row", "typed_row"),
+    ("      new_event_id", "new_event_id"),
     ("    EventQueue.submit (orjson.dumps + Spool.append)", "EventQueue.submit"),
     ("      Spool.append", "Spool.append"),
     ("    Frontend._cors", "Frontend._cors"),
@@ -637,7 +666,8 @@ def bench_collector(args: argparse.Namespace, workdir: Path, workers: int, ch_se
                       landed_s=(count - before) / (landed_at - started),
                       p50=w["p50_us"] / 1000, p99=w["p99_us"] / 1000, rss_mb=s.peak_rss / 1024,
                       pss_mb=s.peak_pss / 1024, server_cpu=s.cpu / w["seconds"],
-                      gen_cpu=w["cpu_s"] / w["seconds"], errors=_wrk_errors(w))
+                      gen_cpu=w["cpu_s"] / w["seconds"], errors=_wrk_errors(w), workers=workers,
+                      run="single max" if per_request == 1 else "batch max", processes=s.processes)
             row.notes.append(f"{ok * per_request:,} events acknowledged, {count - before:,} landed, "
                              "all landed "
                              f"{landed_at - started - w['seconds']:.1f} s after the load stopped; ClickHouse "
@@ -658,7 +688,8 @@ def bench_collector(args: argparse.Namespace, workdir: Path, workers: int, ch_se
                         errors=_openloop_errors(o),
                         notes=[f"p90 {o['p90_ms']} ms, p99.9 {o['p999_ms']} ms, max {o['max_ms']} ms; "
                                f"{ok:,} acknowledged, {count - before:,} landed"
-                               + ("" if complete else " (TIMED OUT waiting for the spools to drain)")]))
+                               + ("" if complete else " (TIMED OUT waiting for the spools to drain)")],
+                        workers=workers, run="single rate", processes=s.processes))
     finally:
         server.stop()
     if args.profile:
@@ -710,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     for text in PROFILES:
         print("\n" + text)
-    print("\nBudget: >= 20,000 events/s landed; p99 <= 25 ms at 5,000 events/s; <= 200 MB RSS.")
+    print("\nBudgets:\n")
+    print("\n".join(budget_lines(rows, args.rate)))
     print(f"Reproduce: {command}")
     if args.keep:
         print(f"Kept: {workdir}")

@@ -20,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         from tracker.enrich.device import parse_device
         from tracker.enrich.geo import country_of
         from tracker.enrich.referrer import classify_referrer, split_url, utm_params
-        from tracker.events import event_row
+        from tracker.events import new_event_id, typed_row
         from tracker.runtime import Runtime
         from tracker.settings import load_settings
 
@@ -108,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         timed("visitor candidates (2 x blake2b)", n,
               lambda: [pipeline.visitors.candidates(site, ip, ua, now)
                        for ua, ip in zip(agents, addresses, strict=True)], results)
-        timed("uuid.uuid4()", n, lambda: [uuid.uuid4() for _ in range(n)], results)
-        timed("event_row (incl. uuid4)", n,
-              lambda: [event_row("pageview", now, None, site_id=site, url=e["url"]) for e in events], results)
+        timed("new_event_id()", n, lambda: [new_event_id() for _ in range(n)], results)
+        timed("typed_row (incl. new_event_id)", n,
+              lambda: [typed_row("pageview", now, e.get("props"), new_event_id(),
+                                 {"site_id": site, "url": e["url"]}) for e in events], results)
         rows = []
         timed("Pipeline._beacon_row (all enrichment)", n,
               lambda: rows.extend(pipeline._beacon_row(e, c, now)

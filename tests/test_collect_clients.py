@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from tracker.collect.clients import client_of
+import pytest
+
+from tracker.collect.clients import TrustedProxies, client_of
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 
@@ -15,10 +17,11 @@ def test_direct_connection_ignores_forwarded_header() -> None:
     assert client_of(environ).ip == "203.0.113.7"
 
 
-def test_behind_trusted_proxies_takes_the_rightmost_untrusted_hop() -> None:
+@pytest.mark.parametrize("proxies", [PROXIES, TrustedProxies(PROXIES)], ids=["networks", "TrustedProxies"])
+def test_behind_trusted_proxies_takes_the_rightmost_untrusted_hop(proxies) -> None:
     environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.9, 10.0.0.5",
                "HTTP_USER_AGENT": "UA", "REQUEST_METHOD": "HEAD"}
-    client = client_of(environ, PROXIES)
+    client = client_of(environ, proxies)
     assert (client.ip, client.user_agent, client.method) == ("198.51.100.9", "UA", "HEAD")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
-from tracker.events import EVENT_DEFAULTS, UINT_MAX, event_row
+from tracker.events import EVENT_DEFAULTS, UINT_MAX, event_row, new_event_id, typed_row
 from tracker.store.migrate import migrate
 
 # What each ClickHouse type of the events table holds, written out from the type names.
@@ -69,3 +70,34 @@ def test_the_largest_values_land_unchanged(store) -> None:
                         "engaged_ms, is_bot, is_machine, url, props.key, props.value FROM events "
                         "WHERE site_id = 'edge'").rows
     assert got == (4_294_967_295, 500, 4_294_967_295, 255, 4_294_967_295, 255, 255, row["url"], ["k"], ["v"])
+
+
+def test_event_ids_are_random_version_4_uuids() -> None:
+    ids = [new_event_id() for _ in range(5000)]  # more than one read of the pool
+    assert len(set(ids)) == len(ids)
+    assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).version == 4 for i in ids)
+    assert {i[19] for i in ids} == set("89ab")  # the RFC variant, its two free bits random
+
+
+def test_a_forked_child_never_repeats_its_parents_ids() -> None:
+    new_event_id()  # the pool holds bytes now, which the child must not hand out again
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.write(write, ",".join(new_event_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    assert len(child) == 10
+    assert not child & {new_event_id() for _ in range(10)}
+
+
+def test_typed_row_is_event_row_without_the_checks() -> None:
+    fields = {"site_id": "s", "url": "https://x.example/a", "scroll": 40, "is_bot": 1,
+              "received_at": 1_700_000_001}
+    event_id = new_event_id()
+    typed = typed_row("pageview", 1_700_000_000.25, {"k": "v"}, event_id, fields)
+    assert typed == event_row("pageview", 1_700_000_000.25, {"k": "v"}, event_id=event_id, **fields)
+    assert list(typed) == list(EVENT_DEFAULTS)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from tracker.entropy import RandomPool
 
 EVENT_DEFAULTS: dict[str, Any] = {
     "event_id": "", "site_id": "", "name": "", "ts": 0, "ts_ms": 0, "received_at": 0, "source": "",
@@ -33,9 +35,33 @@ _ARRAYS = ("props.key", "props.value")
 _STRINGS = frozenset(EVENT_DEFAULTS.keys() - UINT_MAX.keys() - set(_ARRAYS))
 
 
+_ID_BYTES = RandomPool(16)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 9562: 0b10xx
+
+
 def new_event_id() -> str:
-    """A random event id: what every row gets unless its maker passes a source of its own."""
-    return str(uuid.uuid4())
+    """A random event id (a version 4 UUID's text): what every row gets unless its maker passes a
+    source of its own. Written out here rather than ``str(uuid.uuid4())``, which costs 2 us of a
+    beacon's 30 and a system call (see ``tracker.entropy``); the same 122 random bits."""
+    h = _ID_BYTES.take().hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+def typed_row(name: str, ts: float, props: Mapping[str, str] | None, event_id: str,
+              fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A complete row from values that already fit their columns: ``event_row`` without its checks.
+
+    For the beacon path, whose values the JSON Schema and the enrichment have typed already (a
+    string for every String column, whole numbers within their columns' ranges, string props):
+    checking each of its 30 values again cost a sixth of a beacon's time in the collector.
+    ``fields`` must name columns only.
+    """
+    row = {**EVENT_DEFAULTS, **fields, "event_id": event_id, "name": name, "ts": int(ts),
+           "ts_ms": int(ts * 1000) % 1000}
+    if props:
+        row["props.key"] = list(props)
+        row["props.value"] = list(props.values())
+    return row
 
 
 def event_row(name: str, ts: float | None = None, props: dict[str, str] | None = None, *,
@@ -51,7 +77,7 @@ def event_row(name: str, ts: float | None = None, props: dict[str, str] | None =
     unknown = fields.keys() - EVENT_DEFAULTS.keys()
     if unknown:
         raise KeyError(f"not columns of events: {sorted(unknown)}")
-    row = {**EVENT_DEFAULTS, **fields, "name": name, "ts": int(when), "ts_ms": int(when * 1000) % 1000}
+    row = typed_row(name, when, None, fields.get("event_id", ""), fields)
     for column, limit in UINT_MAX.items():
         value = row[column]
         if type(value) is not int or not 0 <= value <= limit:

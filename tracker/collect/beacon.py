@@ -32,7 +32,7 @@ class BadBeacon(OdnosError):
 
 def parse_body(body: bytes, max_events: int) -> list[dict[str, Any]]:
     """The events in a POST body (JSON object or array); BadBeacon for anything else."""
-    if not body.strip():
+    if not body or body.isspace():
         raise BadBeacon("the body is empty; send a JSON event or an array of events", code="empty_body")
     try:
         data = orjson.loads(body)

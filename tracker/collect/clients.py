@@ -9,38 +9,64 @@ not one of them, so a visitor cannot choose their address by sending the header 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import NamedTuple
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True, slots=True)
-class Client:
-    """What the request tells about its sender; the IP only feeds country and cookieless ids."""
+class Client(NamedTuple):
+    """What the request tells about its sender; the IP only feeds country and cookieless ids.
+
+    A named tuple, built once per request: half the cost of a frozen dataclass.
+    """
 
     ip: str
     user_agent: str
     method: str = "GET"
 
 
-@lru_cache(maxsize=4096)
-def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+class TrustedProxies:
+    """The proxies whose X-Forwarded-For is believed; ``address in proxies`` is cached by address.
+
+    Caching by the address alone matters: a cache keyed by (address, networks) hashes every network
+    object on each lookup, in Python, twice per request.
+    """
+
+    def __init__(self, networks: Iterable[Network]) -> None:
+        self.networks = tuple(networks)
+        self._contains = lru_cache(maxsize=4096)(self._check)
+
+    def _check(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __contains__(self, address: str) -> bool:
+        return self._contains(address)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
 
 
-def client_of(environ: dict, trusted: tuple[Network, ...] = ()) -> Client:
+@lru_cache(maxsize=16)
+def _proxies(networks: tuple[Network, ...]) -> TrustedProxies:
+    return TrustedProxies(networks)
+
+
+def client_of(environ: dict, trusted: TrustedProxies | tuple[Network, ...] = ()) -> Client:
     """The client of a WSGI request, looking through trusted proxies only."""
     ip = environ.get("REMOTE_ADDR", "")
-    if trusted and _trusted(ip, trusted):
-        hops = [hop.strip() for hop in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        for hop in reversed(hops):
-            ip = hop
-            if not _trusted(hop, trusted):
-                break
-    return Client(ip=ip, user_agent=environ.get("HTTP_USER_AGENT", ""),
-                  method=environ.get("REQUEST_METHOD", "GET"))
+    if trusted:
+        proxies = trusted if isinstance(trusted, TrustedProxies) else _proxies(trusted)
+        if ip in proxies:
+            for hop in reversed(environ.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+                hop = hop.strip()
+                if hop:
+                    ip = hop
+                    if hop not in proxies:
+                        break
+    return Client(ip, environ.get("HTTP_USER_AGENT", ""), environ.get("REQUEST_METHOD", "GET"))

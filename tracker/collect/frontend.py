@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from tracker.collect.beacon import BadBeacon, parse_body, parse_query
-from tracker.collect.clients import Network, client_of
+from tracker.collect.clients import Network, TrustedProxies, client_of
 from tracker.collect.dropin import ROUTES as DROPIN_ROUTES
 from tracker.collect.pipeline import Pipeline
 from tracker.enrich.referrer import split_url
@@ -52,7 +52,7 @@ class Frontend:
                  trusted_proxies: tuple[Network, ...] = (), refusals: Refusals | None = None) -> None:
         self.app = app
         self.refusals = refusals or Refusals()
-        self.trusted = trusted_proxies
+        self.trusted = TrustedProxies(trusted_proxies)
         self.pipeline = pipeline
         self.max_body = max_body
         self.max_events = max_events

@@ -162,21 +162,25 @@ def split_url(url: str) -> tuple[str, str]:
 
 def utm_params(url: str) -> dict[str, str]:
     """The five UTM parameters of a URL's query, '' for each one absent (first value wins)."""
-    return dict(zip(UTM_KEYS, _utm_values(url), strict=True))
+    return _utm_params(url).copy()  # the cached dict must not change under later callers
+
+
+_NO_UTM = dict.fromkeys(UTM_KEYS, "")  # shared by the cache's entries for URLs without UTM tags
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _utm_values(url: str) -> tuple[str, ...]:
+def _utm_params(url: str) -> dict[str, str]:
+    if "utm_" not in url:
+        return _NO_UTM
     found = dict.fromkeys(UTM_KEYS, "")
-    if "utm_" in url:
-        try:
-            query = urlsplit(url).query
-        except ValueError:
-            query = ""
-        for key, value in parse_qsl(query):
-            if key in found and not found[key]:
-                found[key] = value.strip()
-    return tuple(found.values())
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        query = ""
+    for key, value in parse_qsl(query):
+        if key in found and not found[key]:
+            found[key] = value.strip()
+    return found
 
 
 def classify_referrer(

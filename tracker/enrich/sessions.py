@@ -31,13 +31,14 @@ import fcntl
 import hashlib
 import mmap
 import os
-import secrets
 import struct
 import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tracker.entropy import RandomPool
 
 SESSION_TIMEOUT = 30 * 60
 FILE_NAME = "sessions.map"  # in the data folder
@@ -54,6 +55,7 @@ _HEADER_BYTES = 64
 _SLOT = struct.Struct("<Q8sd")
 _EMPTY = 0
 _NEVER = float("inf")
+_SESSION_IDS = RandomPool(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,7 @@ class SessionTracker:
                     if ts > last_seen:
                         _SLOT.pack_into(table, found, key, session, ts)
                     return Assignment(visitor_id, session.hex(), False)
-        session = secrets.token_bytes(8)
+        session = _SESSION_IDS.take()  # not os.urandom: see tracker.entropy
         _SLOT.pack_into(table, place, first, session, ts)
         return Assignment(candidates[0], session.hex(), True)
 

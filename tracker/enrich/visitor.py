@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
+from functools import lru_cache
 from typing import Protocol
 
 from tracker.errors import StoreUnavailable
@@ -66,7 +67,14 @@ class MemorySaltSource:
 
 def day_of(ts: float) -> dt.date:
     """The UTC day of a Unix timestamp."""
-    return _EPOCH + dt.timedelta(days=int(ts // DAY_SECONDS))
+    return _today_and_yesterday(int(ts // DAY_SECONDS))[0]
+
+
+@lru_cache(maxsize=8)
+def _today_and_yesterday(days: int) -> tuple[dt.date, dt.date]:
+    """Day number ``days`` since 1970 and the one before, as dates (every hit asks; a few days repeat)."""
+    today = _EPOCH + dt.timedelta(days=days)
+    return today, today - dt.timedelta(days=1)
 
 
 class VisitorIds:
@@ -131,8 +139,8 @@ class VisitorIds:
 
     def candidates(self, site_id: str | int, ip: str, user_agent: str, ts: float) -> tuple[str, str]:
         """(today's id, yesterday's id) for a hit at Unix time ``ts``; give both to SessionTracker."""
-        today = day_of(ts)
+        today, yesterday = _today_and_yesterday(int(ts // DAY_SECONDS))
         return (
             self.visitor_id(today, site_id, ip, user_agent),
-            self.visitor_id(today - dt.timedelta(days=1), site_id, ip, user_agent),
+            self.visitor_id(yesterday, site_id, ip, user_agent),
         )
