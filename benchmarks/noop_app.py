@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tracker.cli.serve import COLLECTOR_THREADS
+
     parser = argparse.ArgumentParser(description="serve the no-op WSGI app with granian")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
@@ -38,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, here)
     # The same server settings as tracker/cli/serve.py uses for `odnos collector`.
     server = Server("noop_app:app", address="127.0.0.1", port=args.port, interface=Interfaces.WSGI,
-                    workers=args.workers, blocking_threads=4, backlog=2048, log_level="warning",
-                    log_access=False)
+                    workers=args.workers, blocking_threads=COLLECTOR_THREADS, backlog=2048,
+                    log_level="warning", log_access=False)
     server.serve()
     return 0
 

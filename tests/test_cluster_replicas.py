@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cluster import ClickHouseCluster, ZooKeeper
+from tests.fixtures.processes import wait_until
 from tracker.events import event_row
 from tracker.queries.period import Period
 from tracker.queries.site.overview_kpis import overview_kpis
@@ -59,15 +59,6 @@ def _local_events(store: ClickHouseStore) -> int:
     return store.query("SELECT count() FROM events_local").scalar()
 
 
-def _until(check, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def test_a_shard_keeps_working_with_one_replica_down_and_the_replica_catches_up(replicated) -> None:
     database = "rp_" + uuid.uuid4().hex[:10]
     cluster = replicated.store(database)  # through shard 1, replica 1
@@ -81,7 +72,7 @@ def test_a_shard_keeps_working_with_one_replica_down_and_the_replica_catches_up(
     cluster.insert("events", _pageviews(0, 1000))
     replicas = [[_node_store(replicated, s, r, database) for r in range(2)] for s in range(2)]
     for first, second in replicas:  # both replicas of a shard hold the same rows
-        assert _until(lambda a=first, b=second: _local_events(a) == _local_events(b) > 0)
+        assert wait_until(lambda a=first, b=second: _local_events(a) == _local_events(b) > 0)
     assert sum(_local_events(first) for first, _ in replicas) == 1000
 
     down = replicated.grid[1][0]  # shard 2's first replica
@@ -94,7 +85,7 @@ def test_a_shard_keeps_working_with_one_replica_down_and_the_replica_catches_up(
     down.start()
     restarted, peer = replicas[1]
     restarted.close()  # its connection died with the server
-    assert _until(lambda: _local_events(restarted) == _local_events(peer)), "the replica caught up"
+    assert wait_until(lambda: _local_events(restarted) == _local_events(peer)), "the replica caught up"
     assert sum(_local_events(first) for first, _ in replicas) == 1500
     for pair in replicas:
         for store in pair:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import wait_until
 from tracker.contacts import contact_id_for
 from tracker.control.consent import suppress
 from tracker.control.db import ControlPlane
@@ -46,15 +47,6 @@ def crm(store, tmp_path: Path) -> Crm:
     control.migrate()
     yield Crm(store, control)
     control.dispose()
-
-
-def _wait(check, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def test_upsert_merges_onto_the_stored_row(crm: Crm) -> None:
@@ -160,7 +152,7 @@ def test_identify_creates_a_contact_that_never_overrides_an_import(crm: Crm) -> 
                                               site_id=site, visitor_id=visitor, contact_id=ivy)])
 
     identify(first_seen, "v1")
-    ivy_row = _wait(lambda: crm.contact("ivy@example.com"))
+    ivy_row = wait_until(lambda: crm.contact("ivy@example.com"), 5, 0.05)
     assert (ivy_row.email, ivy_row.source, ivy_row.status) == ("ivy@example.com", "identify", "subscribed")
     identify(first_seen + 86400, "v2")  # a later identify keeps the first day as created_at
     assert crm.contact("ivy@example.com").created_at.timestamp() == first_seen
@@ -173,7 +165,7 @@ def test_identify_creates_a_contact_that_never_overrides_an_import(crm: Crm) -> 
     jo = contact_id_for("jo@example.com")
     crm.store.insert("events", [event_row("pageview", first_seen, source="beacon", site_id=site,
                                           visitor_id="vj", contact_id=jo, pathname="/")])
-    placeholder = _wait(lambda: contact_profile(crm.store, jo))
+    placeholder = wait_until(lambda: contact_profile(crm.store, jo), 5, 0.05)
     assert (placeholder.email, placeholder.source, placeholder.version) == ("", "email_link", 0)
     [filled] = crm.upsert(ContactUpdate("jo@example.com", first_name="Jo"))
     assert filled.outcome is Outcome.updated
@@ -202,7 +194,7 @@ def test_profile_timeline_and_visitors(crm: Crm) -> None:
         event_row("pageview", now - 280, site_id="s1", visitor_id="someone-else", pathname="/"),
     ]
     crm.store.insert("events", rows)
-    _wait(lambda: crm.store.query("SELECT count() FROM identities").scalar())
+    wait_until(lambda: crm.store.query("SELECT count() FROM identities").scalar(), 5, 0.05)
     found = profile(crm.store, crm.control, "kim@example.com")
     names = [e.name for e in found.timeline.entries]
     assert names == ["email_sent", "email_open", "email_click", "pageview", "pageview", "purchase"]

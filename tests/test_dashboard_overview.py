@@ -8,8 +8,8 @@ view (the URL and the cards change), and the console stays clean. Hand-edited UR
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,6 +18,7 @@ from dashboard.format import number
 from dashboard.pages.overview import KPIS
 from dashboard.view import View
 from tests.fixtures.dashboard import Served, as_rows, grid_rows, page, serve_demo, severe, sign_in, texts
+from tests.fixtures.processes import wait_until
 from tests.fixtures.web import WebClient, component
 from tracker.queries.filters import Filters
 from tracker.queries.site.countries import countries
@@ -96,17 +97,8 @@ def test_the_realtime_count_answers(demo: Served, viewer: WebClient) -> None:
     assert answer.status == 200 and b"in the last 5 minutes" in answer.body
 
 
-def _wait(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("the page did not get there in time")
-
-
 def test_in_a_browser_the_cards_show_the_numbers_and_a_row_click_filters(demo: Served, browser) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     sign_in(browser, demo)
@@ -117,22 +109,40 @@ def test_in_a_browser_the_cards_show_the_numbers_and_a_row_click_filters(demo: S
         found = browser.find_elements(By.ID, f"kpi-{name}")
         return found[0].text if found else ""
 
-    _wait(lambda: card("visitors") == expected["visitors"])
-    assert {name: card(name) for name in KPIS} == expected
+    def now(read: Callable[[], Any]) -> Callable[[], Any]:
+        """``read`` the page as it is: an element redrawn under our hands counts as not there yet."""
+        def attempt() -> Any:
+            try:
+                return read()
+            except StaleElementReferenceException:
+                return None
+        return attempt
+
+    def click_first_page() -> str:
+        found = browser.find_elements(By.CSS_SELECTOR, "#table-top_pages .ag-center-cols-container "
+                                                       ".ag-row [col-id='page']")
+        if not found:
+            return ""
+        text = found[0].text
+        found[0].click()
+        return text
+
+    assert wait_until(now(lambda: card("visitors") == expected["visitors"]), 20), "the cards did not fill"
+    assert wait_until(now(lambda: {name: card(name) for name in KPIS} == expected), 5), \
+        {name: card(name) for name in KPIS}
     # The map's shapes come from the server itself: this Chromium resolves no other host.
     view = View.parse({"site": demo.site_id}, default_site=demo.site_id)
     known = [r.value for r in countries(demo.runtime.store, view.site_id, view.period) if r.value]
     assert len(known) > 5
-    _wait(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#overview-map path.choroplethlocation"))
-          == len(known))
-    first = _wait(lambda: browser.find_elements(
-        By.CSS_SELECTOR, "#table-top_pages .ag-center-cols-container .ag-row [col-id='page']"))[0]
-    path = first.text
-    first.click()
-    _wait(lambda: "page=" in browser.current_url)
+    shapes = "#overview-map path.choroplethlocation"
+    assert wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, shapes)) == len(known), 20), \
+        "the map did not draw every country"
+    path = wait_until(now(click_first_page), 20)
+    assert path, "the top pages table stayed empty"
+    assert wait_until(lambda: "page=" in browser.current_url, 20), browser.current_url
     assert parse_qs(urlsplit(browser.current_url).query)["page"] == [path]
     filtered = _expected(demo, page=path)
-    _wait(lambda: card("visitors") == filtered["visitors"])
+    assert wait_until(now(lambda: card("visitors") == filtered["visitors"]), 20), "the filter did not apply"
     assert filtered["visitors"] != expected["visitors"]
     assert severe(browser) == []
     assert number(0) == "0" and Filters(page=path).page == path

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.clickhouse import ClickHouseServer
-from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos
+from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos, wait_until
 from tests.fixtures.web import WebClient
 from tracker.control.db import ControlPlane
 from tracker.control.models import utcnow
@@ -65,15 +64,6 @@ def _banner(web: WebClient) -> list[str]:
     return [json.dumps(alert) for alert in alerts]
 
 
-def _wait(check, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 @pytest.mark.server
 def test_the_dashboard_warns_while_clickhouse_is_down_and_stops_once_events_land(tmp_path: Path) -> None:
     clickhouse = ClickHouseServer(tmp_path / "clickhouse")
@@ -101,12 +91,12 @@ def test_the_dashboard_warns_while_clickhouse_is_down_and_stops_once_events_land
                      headers={"Content-Type": "text/plain"})
         assert conn.getresponse().status == 202
         conn.close()
-        assert _wait(lambda: _banner(web)), "no banner while ClickHouse was down"
+        assert wait_until(lambda: _banner(web)), "no banner while ClickHouse was down"
         [alert] = _banner(web)
         assert "Events are waiting to be stored" in alert and "Is ClickHouse up?" in alert
 
         clickhouse.start()
-        assert _wait(lambda: _banner(web) == []), _banner(web)  # landed, and the next report says so
+        assert wait_until(lambda: _banner(web) == []), _banner(web)  # landed, and the next report says so
     finally:
         for server in servers:
             server.stop()

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.fixtures.collector import NEW_KEY
-from tests.fixtures.processes import odnos_env
+from tests.fixtures.processes import odnos_env, wait_until
 from tests.test_mailer_smtp import SmtpCapture
 from tests.test_rules_world import FROM, World
 from tracker.control.db import ControlPlane
@@ -118,14 +118,6 @@ class Scheduler:
                 self.process.wait()
 
 
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_two_scheduler_processes_one_acts_and_the_other_takes_over_when_it_dies(
         clickhouse_server, control_url: str, tmp_path: Path) -> None:
     interval = 1
@@ -141,7 +133,7 @@ def test_two_scheduler_processes_one_acts_and_the_other_takes_over_when_it_dies(
         world.rule(existing="mail")
         schedulers = [Scheduler(env), Scheduler(env)]
         try:
-            _wait(lambda: sum(world.received().values()) == 5, 60, "the first five messages")
+            assert wait_until(lambda: sum(world.received().values()) == 5, 60), "five messages"
             start = time.time()
             time.sleep(4 * interval)
             watched = [s.rounds(start, time.time()) for s in schedulers]
@@ -157,14 +149,15 @@ def test_two_scheduler_processes_one_acts_and_the_other_takes_over_when_it_dies(
             # has closed after seconds of idleness, and the insert fails (reported to the lead).
             runtime.store.close()
             late = world.people("fay", "gus", "hal")
-            _wait(lambda: other.first_round_after(killed) is not None, 30, "the other scheduler to take over")
+            assert wait_until(lambda: other.first_round_after(killed) is not None, 30), \
+                "the other scheduler did not take over"
             took_over = other.first_round_after(killed) - killed
             ttl = LOCK_ROUNDS * interval
             print(f"\nlock: rounds (acted, left) while both ran {watched}; takeover {took_over:.2f} s after "
                   f"the kill (ttl {ttl} s, interval {interval} s)")
             # The holder renewed at most one interval before it died; the lock then lived ttl.
             assert ttl - interval - 0.5 <= took_over <= ttl + interval + 2, took_over
-            _wait(lambda: sum(world.received().values()) == 8, 30, "the late contacts' messages")
+            assert wait_until(lambda: sum(world.received().values()) == 8, 30), "the late contacts' messages"
             time.sleep(2 * interval)  # more rounds: still nobody twice
             assert world.received() == Counter(dict.fromkeys(first + late, 1))
         finally:

@@ -418,7 +418,8 @@ def register(app: Dash) -> None:
 
 
 def _register_tabs(app: Dash, group: str, later: list[_Tab]) -> None:
-    @access.callback(app, *[Output(_later(tab), "children") for tab in later],
+    # The outputs as one list: Dash then takes a list back whatever their number, one included.
+    @access.callback(app, [Output(_later(tab), "children") for tab in later],
                      Input(f"behaviour-{group}-tabs", "value"),
                      *[State(_later(tab), "children") for tab in later], State("url", "search"),
                      prevent_initial_call=True)
@@ -432,7 +433,7 @@ def _register_tabs(app: Dash, group: str, later: list[_Tab]) -> None:
                     answer[n] = tab.draw(tab.ask(reader(), view))
                 except OdnosError as exc:
                     answer[n] = _panel_problem(tab.table, exc)
-        return answer if len(answer) > 1 else answer[0]
+        return answer
 
 
 def _query(search: str | None) -> dict[str, str]:
