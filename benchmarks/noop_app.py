@@ -4,7 +4,7 @@
 It reads the request body (as the collector must) and answers 202 with a tiny JSON body, so the
 difference between this and the collector is what odnos itself costs per request.
 
-    python benchmarks/noop_app.py --port 8001 --workers 2
+    python benchmarks/noop_app.py --port 8001 --workers 2 --threads 1
 """
 
 from __future__ import annotations
@@ -29,19 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from tracker.cli.serve import COLLECTOR_THREADS
-
     parser = argparse.ArgumentParser(description="serve the no-op WSGI app with granian")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="Python threads per worker (collector_bench.py passes the collector's own)")
     args = parser.parse_args(argv)
     here = os.path.dirname(os.path.abspath(__file__))
     os.environ["PYTHONPATH"] = here + os.pathsep + os.environ.get("PYTHONPATH", "")
     sys.path.insert(0, here)
     # The same server settings as tracker/cli/serve.py uses for `odnos collector`.
     server = Server("noop_app:app", address="127.0.0.1", port=args.port, interface=Interfaces.WSGI,
-                    workers=args.workers, blocking_threads=COLLECTOR_THREADS, backlog=2048,
+                    workers=args.workers, blocking_threads=args.threads, backlog=2048,
                     log_level="warning", log_access=False)
     server.serve()
     return 0
