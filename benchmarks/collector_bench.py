@@ -63,7 +63,7 @@ from clickhouse_driver import Client  # noqa: E402
 
 from tests.fixtures.clickhouse import ClickHouseServer, free_port  # noqa: E402
 from tests.fixtures.processes import OdnosServer, odnos_env, run_odnos  # noqa: E402
-from tracker.cli.serve import COLLECTOR_THREADS  # noqa: E402
+from tracker.cli.serve import REQUEST_THREADS  # noqa: E402
 
 HOST = "127.0.0.1"
 DOMAIN = "shop.example.com"
@@ -383,7 +383,7 @@ class NoopServer:
     def __enter__(self) -> NoopServer:
         self.process = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "noop_app.py"),
                                          "--port", str(self.port), "--workers", str(self.workers),
-                                         "--threads", str(COLLECTOR_THREADS)],
+                                         "--threads", str(REQUEST_THREADS)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
         wait_http(f"http://{HOST}:{self.port}/")

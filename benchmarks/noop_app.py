@@ -4,7 +4,7 @@
 It reads the request body (as the collector must) and answers 202 with a tiny JSON body, so the
 difference between this and the collector is what odnos itself costs per request.
 
-    python benchmarks/noop_app.py --port 8001 --workers 2 --threads 1
+    python benchmarks/noop_app.py --port 8001 --workers 2 --threads 4
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="serve the no-op WSGI app with granian")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=int, default=4,
                         help="Python threads per worker (collector_bench.py passes the collector's own)")
     args = parser.parse_args(argv)
     here = os.path.dirname(os.path.abspath(__file__))

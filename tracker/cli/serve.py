@@ -27,13 +27,13 @@ from tracker.settings import Settings, ensure_data_dir, load_settings
 from tracker.store.lock import FolderLock
 
 WORKER_STOP_SECONDS = 15
-COLLECTOR_THREADS = 1
-"""Python threads that run the collector's requests in each worker. Its routes never wait on the
-network (events go to the spool; sites and salts reload in the background), so one is enough, and it
-never waits for the GIL behind another request thread of its worker: 25% more single-event beacons
-per worker than with four (``benchmarks/collector_bench.py``, side by side). More cores are used by
-more workers."""
-SERVE_THREADS = 4  # the dashboard's callbacks wait on ClickHouse: several run at once
+REQUEST_THREADS = 4
+"""Python threads that run requests in each worker. One would carry about 25% more beacons per
+collector worker (no GIL hand-offs between request threads; ``benchmarks/collector_bench.py``), but
+granian hands a request to the app before its body has arrived, with no timeout for the rest, so a
+thread waits as long as its client takes to send it: with one, a single stalled client would hold up
+every beacon of its worker (``tests/test_collector_slow_clients.py``). The dashboard's callbacks wait
+on ClickHouse, so it needs several anyway."""
 FIRST_ADMIN = "admin@example.com"
 
 
@@ -142,8 +142,7 @@ def _announce(url: str, started: float, what: str, note: str) -> None:
           file=sys.stderr, flush=True)
 
 
-def _serve(settings: Settings, target: str, workers: int, what: str, *, threads: int = SERVE_THREADS,
-           first_admin: bool = False) -> int:
+def _serve(settings: Settings, target: str, workers: int, what: str, *, first_admin: bool = False) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
@@ -170,7 +169,7 @@ def _serve(settings: Settings, target: str, workers: int, what: str, *, threads:
     os.register_at_fork(after_in_parent=after_fork)
     forward_stop_signals()
     server = Server(target, address=settings.host, port=settings.port, interface=Interfaces.WSGI,
-                    workers=workers, factory=True, blocking_threads=threads, backlog=2048,
+                    workers=workers, factory=True, blocking_threads=REQUEST_THREADS, backlog=2048,
                     log_level=settings.log_level.lower(), log_access=False,
                     # A worker that does not stop within this many seconds is killed; its spool is
                     # replayed at the next start, so nothing accepted is lost.
@@ -199,8 +198,7 @@ def _server_mode(settings: Settings, command: str) -> None:
 def run_collector(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _server_mode(settings, "collector")
-    return _serve(settings, "tracker.wsgi:collector", settings.workers, "collector",
-                  threads=COLLECTOR_THREADS)
+    return _serve(settings, "tracker.wsgi:collector", settings.workers, "collector")
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
