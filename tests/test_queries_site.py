@@ -765,6 +765,36 @@ def test_funnel_drop_off_matches_python(loaded, wanted) -> None:
             funnel(store, SITE, PERIOD, steps, Filters(**wanted), window=window)
 
 
+@pytest.mark.parametrize("wanted", [{}, {"country": "DE"}])
+def test_steps_in_the_same_second_count_in_the_funnels_order(store, wanted) -> None:
+    """windowFunnel alone orders same-second hits as they arrive: stored step 2 first, a visitor
+    would fall out after step 1. Each visitor here is one insert, with its hits in another order."""
+    migrate(store)
+    at = epoch(datetime(2026, 3, 4, 10, 0, 0))
+    steps = [Goal("page", "/"), Goal("page", "/pricing"), Goal("event", "signup")]
+
+    def hit(visitor: str, step: int, seconds: float) -> dict:
+        page = {"name": "pageview", "pathname": ["/", "/pricing"][step]} if step < 2 else {"name": "signup"}
+        return event_row(page.pop("name"), at + seconds, site_id=SITE, visitor_id=visitor, session_id=visitor,
+                         country="DE", **page)
+
+    visitors = {  # hits in insert order -> the step the visitor reaches
+        "v-reversed": ([hit("v-reversed", 2, 0.1), hit("v-reversed", 1, 0.2), hit("v-reversed", 0, 0.3)], 3),
+        "v-in-order": ([hit("v-in-order", 0, 0.1), hit("v-in-order", 1, 0.2), hit("v-in-order", 2, 0.3)], 3),
+        "v-late-pricing": ([hit("v-late-pricing", 2, 0.5), hit("v-late-pricing", 0, 0.5),
+                            hit("v-late-pricing", 1, 4.0)], 2),  # its signup came before /pricing
+        "v-window": ([hit("v-window", 1, 30.0), hit("v-window", 0, 0.0), hit("v-window", 2, 30.9)], 3),
+        "v-too-late": ([hit("v-too-late", 1, 31.0), hit("v-too-late", 0, 0.0)], 1),  # 31 s > the window
+    }
+    for rows, _ in visitors.values():
+        store.insert("events", rows)
+    reached = [sum(1 for _, level in visitors.values() if level >= n) for n in (1, 2, 3)]
+    assert reached == [5, 4, 3]
+    for raw in (False, True):
+        got = funnel(store, SITE, PERIOD, steps, Filters(**wanted), window=30, raw=raw)
+        assert [s.visitors for s in got] == reached
+
+
 @pytest.mark.parametrize("wanted", [{}, {"country": "US"}, {"referrer_source": "search"}])
 def test_weekly_retention_cohorts_match_python(loaded, wanted) -> None:
     store, rows = loaded

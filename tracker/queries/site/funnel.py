@@ -8,12 +8,19 @@ are arbitrary, so no aggregate can hold them: without filters the hits come from
 ``rollup_funnel_hits`` (``schemas/clickhouse/0020_rollup_funnel_hits.sql``: the same hits, sorted by
 page and event name, so only the steps' own rows are read); with filters, or a step on the
 ``engagement`` event that table leaves out, from raw events.
+
+Hits in the same second count in the funnel's order: ``windowFunnel`` orders hits by their time
+alone and keeps ties in the order the threads (or the shards) hand them over, so the same data
+could answer one visitor more or less from run to run. Each hit's time is therefore given as its
+second since just before the period times the number of steps, plus the first step it matches; the
+window is scaled the same way, so it still means seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
 from tracker.errors import OdnosError
 from tracker.queries.filters import NO_FILTERS, Filters
@@ -23,6 +30,7 @@ from tracker.queries.site.goals import Goal, check_goals, goal_params
 from tracker.store.base import EventStore
 
 MAX_WINDOW = 90 * 86400
+ORIGIN_BEFORE = timedelta(days=2)  # a landing filter reads the visits' events from the day before the period
 
 
 @dataclass(frozen=True)
@@ -47,11 +55,15 @@ def funnel(store: EventStore, site_id: str, period: Period, steps: Sequence[Goal
     else:
         source = (f"visitor, ts FROM rollup_funnel_hits WHERE site_id = %(site_id)s "  # noqa: S608 - as below
                   f"AND ts >= %(start)s AND ts < %(end)s AND {hits}")
+    n = len(steps)
+    first_step = f"multiIf({', '.join(f'{test}, {k}' for k, test in enumerate(tests[:-1]))}, {n - 1})"
+    order = f"toUInt32((toUInt32(ts) - %(origin)s) * {n} + {first_step})"
     sql = (f"SELECT level, count() AS visitors FROM (SELECT visitor, "  # noqa: S608 - goal conditions are our fragments with bound %(gN)s values
-           f"windowFunnel(%(window)s)(ts, {', '.join(tests)}) AS level "
+           f"windowFunnel(%(window)s)({order}, {', '.join(tests)}) AS level "
            f"FROM (SELECT name, pathname, {source}) GROUP BY visitor) WHERE level > 0 GROUP BY level")
-    levels = dict(store.query(sql, params(site_id, period, filters, window=window, **goal_params(steps)),
-                              name="funnel").rows)
+    origin = int((period.start - ORIGIN_BEFORE).replace(tzinfo=UTC).timestamp())
+    levels = dict(store.query(sql, params(site_id, period, filters, window=window * n + n - 1, origin=origin,
+                                          **goal_params(steps)), name="funnel").rows)
     reached = [sum(count for level, count in levels.items() if level >= n) for n in range(1, len(steps) + 1)]
     first = reached[0]
     return [FunnelStep(goal, visitors, (reached[n - 1] - visitors) if n else 0,
