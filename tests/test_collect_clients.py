@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-import pytest
-
 from tracker.collect.clients import TrustedProxies, client_of
 
-PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
+PROXIES = TrustedProxies([ipaddress.ip_network("10.0.0.0/8")])
 
 
 def test_direct_connection_ignores_forwarded_header() -> None:
@@ -17,11 +15,10 @@ def test_direct_connection_ignores_forwarded_header() -> None:
     assert client_of(environ).ip == "203.0.113.7"
 
 
-@pytest.mark.parametrize("proxies", [PROXIES, TrustedProxies(PROXIES)], ids=["networks", "TrustedProxies"])
-def test_behind_trusted_proxies_takes_the_rightmost_untrusted_hop(proxies) -> None:
+def test_behind_trusted_proxies_takes_the_rightmost_untrusted_hop() -> None:
     environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.9, 10.0.0.5",
                "HTTP_USER_AGENT": "UA", "REQUEST_METHOD": "HEAD"}
-    client = client_of(environ, proxies)
+    client = client_of(environ, PROXIES)
     assert (client.ip, client.user_agent, client.method) == ("198.51.100.9", "UA", "HEAD")
 
 

@@ -104,7 +104,7 @@ def _add_collector(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(survey.bp)
     app.wsgi_app = Frontend(app.wsgi_app, pipeline, runtime.settings.max_body_bytes,  # type: ignore[method-assign]
-                            runtime.settings.max_batch_events, runtime.settings.trusted_proxies, refusals)
+                            runtime.settings.max_batch_events, runtime.proxies, refusals)
 
 
 def _register_errors(app: Flask) -> None:

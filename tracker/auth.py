@@ -254,7 +254,7 @@ def _signed_in(db: Session, user: User, factor: str) -> None:
 
 
 def _address() -> str:
-    return client_of(request.environ, _runtime().settings.trusted_proxies).ip
+    return client_of(request.environ, _runtime().proxies).ip
 
 
 def _address_key() -> str:

@@ -14,8 +14,10 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from tracker.collect.clients import TrustedProxies
 from tracker.control.db import ControlPlane
 from tracker.settings import Settings, ensure_data_dir, signing_keys
 from tracker.store import EventStore, open_store
@@ -54,6 +56,11 @@ class Runtime:
         reader = open_store(settings, readonly=True)
         return cls(settings=settings, store=store, reader=reader, control=control,
                    keys=signing_keys(settings))
+
+    @cached_property
+    def proxies(self) -> TrustedProxies:
+        """``ODNOS_TRUSTED_PROXIES``, with its verdicts cached by address, for every ``client_of``."""
+        return TrustedProxies(self.settings.trusted_proxies)
 
     def close(self) -> None:
         """Stop background parts (flushing the ingestion queue) and release connections; idempotent."""

@@ -52,21 +52,17 @@ class TrustedProxies:
         return bool(self.networks)
 
 
-@lru_cache(maxsize=16)
-def _proxies(networks: tuple[Network, ...]) -> TrustedProxies:
-    return TrustedProxies(networks)
+NO_PROXIES = TrustedProxies(())
 
 
-def client_of(environ: dict, trusted: TrustedProxies | tuple[Network, ...] = ()) -> Client:
-    """The client of a WSGI request, looking through trusted proxies only."""
+def client_of(environ: dict, trusted: TrustedProxies = NO_PROXIES) -> Client:
+    """The client of a WSGI request, looking through trusted proxies only (``Runtime.proxies``)."""
     ip = environ.get("REMOTE_ADDR", "")
-    if trusted:
-        proxies = trusted if isinstance(trusted, TrustedProxies) else _proxies(trusted)
-        if ip in proxies:
-            for hop in reversed(environ.get("HTTP_X_FORWARDED_FOR", "").split(",")):
-                hop = hop.strip()
-                if hop:
-                    ip = hop
-                    if hop not in proxies:
-                        break
+    if trusted and ip in trusted:
+        for hop in reversed(environ.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+            hop = hop.strip()
+            if hop:
+                ip = hop
+                if hop not in trusted:
+                    break
     return Client(ip, environ.get("HTTP_USER_AGENT", ""), environ.get("REQUEST_METHOD", "GET"))

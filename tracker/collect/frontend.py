@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from tracker.collect.beacon import BadBeacon, parse_body, parse_query
-from tracker.collect.clients import Network, TrustedProxies, client_of
+from tracker.collect.clients import NO_PROXIES, TrustedProxies, client_of
 from tracker.collect.dropin import ROUTES as DROPIN_ROUTES
 from tracker.collect.pipeline import Pipeline
 from tracker.enrich.referrer import split_url
@@ -49,10 +49,10 @@ class Frontend:
     """
 
     def __init__(self, app: WSGIApp, pipeline: Pipeline, max_body: int, max_events: int,
-                 trusted_proxies: tuple[Network, ...] = (), refusals: Refusals | None = None) -> None:
+                 trusted: TrustedProxies = NO_PROXIES, refusals: Refusals | None = None) -> None:
         self.app = app
         self.refusals = refusals or Refusals()
-        self.trusted = TrustedProxies(trusted_proxies)
+        self.trusted = trusted
         self.pipeline = pipeline
         self.max_body = max_body
         self.max_events = max_events

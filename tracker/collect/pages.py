@@ -103,7 +103,7 @@ def unsubscribe(token: str) -> Any:
     if not one_click and request.form.get("confirm") != "yes":
         return render_template("unsubscribe.html", state="confirm"), 400
     how = "one_click" if one_click else "page"
-    client = client_of(request.environ, runtime.settings.trusted_proxies)
+    client = client_of(request.environ, runtime.proxies)
     try:
         pipeline.unsubscribe(wanted.contact_id, wanted.list_id, client, how,
                              sessions=runtime.control.sessions)

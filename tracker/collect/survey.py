@@ -35,7 +35,7 @@ def answer(token: str) -> Any:
         given = pipeline.codec.read_survey(token)
     except InvalidToken as exc:
         return render_template("survey.html", state="invalid", message=exc.message), exc.status
-    client = client_of(request.environ, runtime.settings.trusted_proxies)
+    client = client_of(request.environ, runtime.proxies)
     props = {"question": given.question, "score": str(given.score)}
     link_id = SURVEY_LINK.format(score=given.score)
     now = time.time()
