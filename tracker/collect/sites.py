@@ -72,7 +72,7 @@ class BackgroundReload:
         except Exception as exc:  # noqa: BLE001 - whatever it is, the hot path goes on with its copy
             if self._failed_at is None:
                 log.warning("cannot reload %s from the control database (%s); going on with what this "
-                            "worker has and retrying every %.0f s", self._what, str(exc).strip(), self._retry)
+                            "worker has and retrying every %g s", self._what, str(exc).strip(), self._retry)
             self._failed_at = time.monotonic()
             return
         if self._failed_at is not None:
