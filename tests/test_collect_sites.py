@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import wait_until
 from tracker.collect.sites import BackgroundReload, SiteCache
 from tracker.control.db import ControlPlane
 from tracker.control.sites import add_site
@@ -62,11 +63,9 @@ def test_a_failing_reload_serves_the_last_copy_and_retries_sparingly(plane: Cont
             time.sleep(0.01)
         cache._reloads._reload = cache._reload  # noqa: SLF001 - and comes back
         added = _add(plane, "Later")
-        deadline = time.monotonic() + 3
         # The reload thread logs its recovery just after it has swapped the new copy in.
-        while time.monotonic() < deadline and (cache.get(added) is None or not any(
-                "answers again" in r.getMessage() for r in caplog.records)):
-            time.sleep(0.05)
+        wait_until(lambda: cache.get(added) is not None
+                   and any("answers again" in r.getMessage() for r in caplog.records), timeout=3, every=0.05)
     assert cache.get(added) is not None, "a site added after the outage is not seen"
     assert 2 <= len(calls) <= 5, f"{len(calls)} reloads tried in 1.6 s with a 0.5 s retry interval"
     assert all(b - a >= 0.5 for a, b in zip(calls, calls[1:], strict=False))

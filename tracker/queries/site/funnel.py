@@ -55,15 +55,16 @@ def funnel(store: EventStore, site_id: str, period: Period, steps: Sequence[Goal
     else:
         source = (f"visitor, ts FROM rollup_funnel_hits WHERE site_id = %(site_id)s "  # noqa: S608 - as below
                   f"AND ts >= %(start)s AND ts < %(end)s AND {hits}")
-    n = len(steps)
-    first_step = f"multiIf({', '.join(f'{test}, {k}' for k, test in enumerate(tests[:-1]))}, {n - 1})"
-    order = f"toUInt32((toUInt32(ts) - %(origin)s) * {n} + {first_step})"
+    size = len(steps)
+    first_step = f"multiIf({', '.join(f'{test}, {k}' for k, test in enumerate(tests[:-1]))}, {size - 1})"
+    order = f"toUInt32((toUInt32(ts) - %(origin)s) * {size} + {first_step})"
     sql = (f"SELECT level, count() AS visitors FROM (SELECT visitor, "  # noqa: S608 - goal conditions are our fragments with bound %(gN)s values
            f"windowFunnel(%(window)s)({order}, {', '.join(tests)}) AS level "
            f"FROM (SELECT name, pathname, {source}) GROUP BY visitor) WHERE level > 0 GROUP BY level")
     origin = int((period.start - ORIGIN_BEFORE).replace(tzinfo=UTC).timestamp())
-    levels = dict(store.query(sql, params(site_id, period, filters, window=window * n + n - 1, origin=origin,
-                                          **goal_params(steps)), name="funnel").rows)
+    values = params(site_id, period, filters, window=window * size + size - 1, origin=origin,
+                    **goal_params(steps))
+    levels = dict(store.query(sql, values, name="funnel").rows)
     reached = [sum(count for level, count in levels.items() if level >= n) for n in range(1, len(steps) + 1)]
     first = reached[0]
     return [FunnelStep(goal, visitors, (reached[n - 1] - visitors) if n else 0,
